@@ -1,0 +1,39 @@
+# Entry points: `make book`, `make test`, `make dashboard` (PORT=...). Each creates .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is installed before the project so that pip never pulls a CUDA build on a CPU machine; the
+# project's own requirement (torch>=2.4) is then already met. GPU users: see the README.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PORT ?= 8501
+RESULTS ?= results
+STAMP := $(VENV)/.lrfr-installed
+
+.PHONY: venv book test dashboard bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/lrfr book --mode quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+dashboard: $(STAMP)
+	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true -- --results $(RESULTS)
+
+bench: $(STAMP)
+	$(BIN)/lrfr bench train
+
+clean:
+	rm -rf _build

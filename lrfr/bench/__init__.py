@@ -1,0 +1,24 @@
+"""Benchmarks: ``lrfr bench <name>`` prints one JSON object per measurement, one per line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+from lrfr.registry import Registry
+
+BENCHMARKS: Registry[Callable[[list[str]], None]] = Registry("benchmark")
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print one measurement as a JSON line (flushed, so partial results survive an interrupt)."""
+    print(json.dumps(record, sort_keys=True), flush=True)
+    sys.stdout.flush()
+
+
+def _register_all() -> None:
+    from lrfr.bench import train  # noqa: F401  (registers "train")
+
+
+_register_all()

@@ -1,0 +1,97 @@
+"""``lrfr bench train``: training and inference images/s of every backbone at its default input size.
+
+Training = forward through backbone + ArcFace head, backward, SGD step (AMP on CUDA, as the trainer).
+Inference = forward only in eval mode. One JSON line per backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from lrfr.bench import BENCHMARKS, emit
+from lrfr.losses import build_head
+from lrfr.models import BACKBONES, build_backbone
+from lrfr.training.distributed import resolve_device
+
+CPU_BATCH = {"quick": 128}  # other backbones: 8 images per step on a CPU, 128 on a GPU
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(step, steps: int, device: torch.device) -> float:
+    step()  # warm-up (allocations, cudnn autotuning)
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(device)
+    return time.perf_counter() - started
+
+
+def measure(name: str, batch_size: int, steps: int, device: torch.device, num_classes: int) -> dict:
+    """Train and inference throughput of backbone ``name`` on ``device``."""
+    torch.manual_seed(0)
+    backbone = build_backbone(name).to(device)
+    head = build_head("arcface", embedding_size=backbone.embedding_size, num_classes=num_classes).to(device)
+    images = torch.randn(batch_size, 3, *backbone.input_size, device=device)
+    labels = torch.randint(0, num_classes, (batch_size,), device=device)
+    parameters = list(backbone.parameters()) + list(head.parameters())
+    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            loss = head(backbone(images), labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def inference_step() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            backbone(images)
+
+    backbone.train(), head.train()
+    train_seconds = _timed(train_step, steps, device)
+    backbone.eval()
+    inference_seconds = _timed(inference_step, steps, device)
+    return {
+        "bench": "train",
+        "backbone": name,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "threads": torch.get_num_threads(),
+        "amp": amp,
+        "batch_size": batch_size,
+        "input_size": list(backbone.input_size),
+        "embedding_size": backbone.embedding_size,
+        "parameters": sum(p.numel() for p in backbone.parameters()),
+        "steps": steps,
+        "train_img_per_s": round(steps * batch_size / train_seconds, 1),
+        "inference_img_per_s": round(steps * batch_size / inference_seconds, 1),
+    }
+
+
+@BENCHMARKS.register("train")
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="lrfr bench train", description=__doc__)
+    parser.add_argument("--backbones", nargs="+", default=BACKBONES.names(), choices=BACKBONES.names())
+    parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU; on a CPU 128 (quick) or 8")
+    parser.add_argument("--steps", type=int, help="timed steps after one warm-up (default: 20 GPU, 3 CPU)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    gpu = device.type != "cpu"
+    for name in args.backbones:
+        batch_size = args.batch_size or (128 if gpu else CPU_BATCH.get(name, 8))
+        steps = args.steps or (20 if gpu else 3)
+        emit(measure(name, batch_size, steps, device, args.num_classes))

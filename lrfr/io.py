@@ -1,0 +1,176 @@
+"""Crash-safe file writing: every writer goes through a temporary file and ``os.replace``.
+
+A reader therefore sees either the previous complete file or the new complete file, never a torn
+one; after a failed write the temporary file is removed and the old file is left as it was.
+Nothing here reads pickles: tensors use safetensors, and ``torch.load`` runs with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+_JSON_EXPECTED = (
+    "expected str, int, finite float, bool, None, or lists/dicts of them "
+    "(convert numpy or torch scalars with float()/int(), arrays with .tolist())"
+)
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success fsync it and move it onto ``path``.
+
+    The temporary file (``.<name>.tmp-<random>``) is created empty; the caller writes it (any
+    writer that opens a path will do). If the block raises, the temporary file is deleted and
+    ``path`` is untouched. Parent directories are created.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.name}.tmp-{secrets.token_hex(8)}")
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield temporary
+        _fsync(temporary)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        _fsync(final.parent)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically replace ``path`` with UTF-8 ``text``."""
+    with atomic_write(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def json_text(obj: Any, label: str = "value") -> str:
+    """``obj`` as JSON (sorted keys, indent 2, trailing newline).
+
+    NaN, infinities and non-JSON types raise ``ValueError`` naming the offending key, with
+    ``label`` as the name of the root (e.g. ``"config['optimizer']['lr'] is nan"``).
+    """
+    try:
+        return json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError, RecursionError) as error:
+        problem = _json_problem(obj, label, ()) or f"{label}: {error}"
+        raise ValueError(f"cannot write {label} as JSON: {problem}; {_JSON_EXPECTED}") from error
+
+
+def _json_problem(obj: Any, where: str, ancestors: tuple[int, ...]) -> str | None:
+    """Describe the first value under ``obj`` that ``json.dumps`` rejects, or None."""
+    if obj is None or isinstance(obj, (str, bool, int)):
+        return None
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else f"{where} is {obj!r}"
+    if not isinstance(obj, (dict, list, tuple)):
+        return f"{where} has type {type(obj).__name__} ({obj!r:.60})"
+    if id(obj) in ancestors:
+        return f"{where} contains itself"
+    ancestors = (*ancestors, id(obj))
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not (key is None or isinstance(key, (str, int, float, bool))):
+                return f"{where} has a key of type {type(key).__name__} ({key!r:.60})"
+            problem = _json_problem(value, f"{where}[{key!r}]", ancestors)
+            if problem:
+                return problem
+        return None
+    for index, value in enumerate(obj):
+        problem = _json_problem(value, f"{where}[{index}]", ancestors)
+        if problem:
+            return problem
+    return None
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as JSON; bad values raise before anything is touched."""
+    write_text_atomic(path, json_text(obj, label=Path(path).name))
+
+
+def save_tensors_atomic(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Atomically write ``tensors`` as safetensors (on CPU, contiguous, shared storage cloned)."""
+    if metadata is not None:
+        wrong = {key: type(value).__name__ for key, value in metadata.items() if not isinstance(value, str)}
+        if wrong:
+            raise ValueError(f"safetensors metadata must map str to str; non-str values: {wrong}")
+    prepared = _independent_tensors(tensors)
+    with atomic_write(path) as temporary:
+        save_file(prepared, temporary, metadata=None if metadata is None else dict(metadata))
+
+
+def _independent_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous copies-where-needed so that no two tensors share storage."""
+    seen_storages: set[int] = set()
+    prepared: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise TypeError(
+                f"tensors[{name!r}] has type {type(tensor).__name__}; "
+                "expected str names mapped to torch.Tensor"
+            )
+        tensor = tensor.detach().cpu().contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in seen_storages:
+            tensor = tensor.clone()
+        seen_storages.add(storage)
+        prepared[name] = tensor
+    return prepared
+
+
+def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file onto the CPU."""
+    return load_file(path, device="cpu")
+
+
+def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically ``torch.save`` ``obj`` after checking it loads back with ``weights_only=True``.
+
+    Fit for ``state_dict()`` outputs and RNG states: tensors, numbers, strings and containers.
+    """
+    with atomic_write(path) as temporary:
+        torch.save(obj, temporary)
+        try:
+            load_torch(temporary)
+        except pickle.UnpicklingError as error:
+            raise ValueError(
+                f"cannot save {Path(path).name}: the object would not load with weights_only=True "
+                f"({_unpickling_reason(error)}); expected tensors, numbers, strings and "
+                "containers of them, such as state_dict() outputs"
+            ) from error
+
+
+def _unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """The one informative sentence of torch's long weights-only refusal."""
+    match = re.search(r"WeightsUnpickler error: ([^\n]*?\.)(?:\s|$)", str(error))
+    return match.group(1) if match else str(error).splitlines()[0]
+
+
+def load_torch(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects)."""
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,16 @@
+"""Face-recognition backbones, built by name: ``build_backbone("iresnet50", input_size=32)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrfr.models import iresnet, mobilefacenet, quick, resnet  # noqa: F401  (registers the backbones)
+from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
+
+
+def build_backbone(name: str, **kwargs: Any) -> Backbone:
+    """The backbone registered as ``name`` (see ``BACKBONES.names()``), with keyword overrides."""
+    return BACKBONES.build(name, **kwargs)
+
+
+__all__ = ["BACKBONES", "Backbone", "BackboneOutput", "build_backbone"]

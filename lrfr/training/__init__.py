@@ -1,0 +1,34 @@
+"""One training loop for every chapter (see :mod:`lrfr.training.trainer`)."""
+
+from lrfr.training.config import (
+    DataSpec,
+    ExperimentConfig,
+    HeadSpec,
+    ModelSpec,
+    OptimizerConfig,
+    ScheduleConfig,
+    TermSpec,
+    TrainConfig,
+)
+from lrfr.training.experiment import run_experiment
+from lrfr.training.objective import (
+    SR_NETWORKS,
+    TERMS,
+    ClassificationTerm,
+    FeatureDistanceTerm,
+    LossTerm,
+    Objective,
+    PixelTerm,
+    StepContext,
+    build_objective,
+    load_pretrained,
+)
+from lrfr.training.rng import seed_everything
+from lrfr.training.trainer import NonFiniteLossError, Trainer
+
+__all__ = [
+    "ClassificationTerm", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
+    "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "SR_NETWORKS",
+    "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer", "build_objective",
+    "load_pretrained", "run_experiment", "seed_everything",
+]

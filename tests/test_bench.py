@@ -1,0 +1,26 @@
+"""``lrfr bench train`` prints one JSON object per backbone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lrfr.cli import main
+
+
+def test_bench_train_prints_json_lines(capsys):
+    main(["bench", "train", "--backbones", "quick", "mobilefacenet", "--steps", "1", "--batch-size", "4", "--device", "cpu"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["backbone"] for line in lines] == ["quick", "mobilefacenet"]
+    quick, mobile = lines
+    assert quick["input_size"] == [32, 32] and mobile["input_size"] == [112, 112]
+    for line in lines:
+        assert line["bench"] == "train" and line["batch_size"] == 4 and line["device"] == "cpu"
+        assert line["train_img_per_s"] > 0 and line["inference_img_per_s"] > 0
+    assert mobile["parameters"] == 2_059_520
+
+
+def test_unknown_benchmark_is_named():
+    with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
+        main(["bench", "nope"])
