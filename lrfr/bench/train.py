@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -18,6 +19,17 @@ from lrfr.models import BACKBONES, build_backbone
 from lrfr.training.distributed import resolve_device
 
 CPU_BATCH = {"quick": 128}  # other backbones: 8 images per step on a CPU, 128 on a GPU
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux, else what the platform reports)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _synchronize(device: torch.device) -> None:
@@ -67,7 +79,7 @@ def measure(name: str, batch_size: int, steps: int, device: torch.device, num_cl
         "bench": "train",
         "backbone": name,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(),
         "amp": amp,
         "batch_size": batch_size,
