@@ -307,3 +307,15 @@ def test_missing_batch_entry_is_named():
     spec = ModelSpec(heads={"main": HeadSpec("cosface", 3)}, terms=[TermSpec("c", "classification", 1.0, {"input": "main.lr"})])
     with pytest.raises(KeyError, match="batch has no entry 'main.lr'"):
         build_objective(spec)(ToyBatch())
+
+
+def test_gradient_clipping_bounds_the_update():
+    """With plain SGD (no momentum/decay) one step moves the parameters by lr * clipped gradient."""
+    seed_everything(0)
+    objective = classifier("cosface", scale=16.0)
+    before = torch.cat([p.detach().flatten().clone() for p in objective.parameters() if p.requires_grad])
+    config = quick_config(epochs=1, clip_grad_norm=1e-3,
+                          optimizer=OptimizerConfig(name="sgd", lr=1.0, momentum=0.0, weight_decay=0.0))
+    Trainer(config, objective, {"main": ToyFaces(per_class=4)}).fit()  # 16 samples: exactly one step
+    after = torch.cat([p.detach().flatten() for p in objective.parameters() if p.requires_grad])
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-3)
