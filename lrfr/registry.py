@@ -38,11 +38,7 @@ class Registry(Generic[T]):
         if name in self._factories:
             return self._factories[name]
         if ":" in name:
-            module_name, _, attribute = name.partition(":")
-            try:
-                return getattr(importlib.import_module(module_name), attribute)
-            except (ImportError, AttributeError) as error:
-                raise KeyError(f"cannot import {self.kind} factory {name!r}: {error}") from error
+            return import_object(name, self.kind)
         raise KeyError(
             f"unknown {self.kind} {name!r}; expected one of {', '.join(self.names())} "
             "or an importable 'module:attribute'"
@@ -51,3 +47,12 @@ class Registry(Generic[T]):
     def build(self, name: str, /, **kwargs: Any) -> T:
         """Call the factory registered as ``name`` with keyword overrides."""
         return self.get(name)(**kwargs)
+
+
+def import_object(path: str, kind: str = "object") -> Any:
+    """The attribute named by ``"package.module:attribute"``; KeyError naming the path if it fails."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise KeyError(f"cannot import {kind} {path!r}: {error}") from error

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from lrfr.losses import build_head
 from lrfr.models import BackboneOutput, build_backbone
-from lrfr.registry import Registry
+from lrfr.registry import Registry, import_object
 from lrfr.training.config import ModelSpec
 
 TERMS: Registry["LossTerm"] = Registry("loss term")
@@ -141,7 +141,7 @@ def _resolve_distance(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
     if distance in FEATURE_DISTANCES:
         return FEATURE_DISTANCES[distance]
     if ":" in distance:
-        return Registry("feature distance").get(distance)
+        return import_object(distance, "feature distance")
     raise ValueError(
         f"unknown feature distance {distance!r}; expected one of {sorted(FEATURE_DISTANCES)} "
         "or an importable 'module:function'"

@@ -1,0 +1,128 @@
+"""What every dataset loader returns: face records with metadata, and a torch Dataset over them.
+
+A loader reads a real dataset's own layout (or the synthetic one written in it) into a list of
+:class:`FaceRecord` (the image file, identity, split and per-image metadata such as the native size,
+camera and distance). :class:`FaceDataset` turns records into training/evaluation items; resizing to
+the model's input size is the job of its transform (bicubic, antialiased), so the native size stays
+in the metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import Dataset
+
+
+class LayoutError(FileNotFoundError):
+    """A dataset folder does not have the expected layout; the message lists what is missing."""
+
+
+class CorruptImageError(OSError):
+    """An image file cannot be decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One image of a dataset. ``label`` is -1 for images without identity (distractors, UI set)."""
+
+    path: Path
+    label: int
+    identity: str | None
+    split: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_layout(dataset: str, root: Path, required: Sequence[str]) -> None:
+    """Raise :class:`LayoutError` listing every ``required`` relative path missing under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LayoutError(f"{dataset}: data folder {root} does not exist (expected {', '.join(required)} in it)")
+    missing = [entry for entry in required if not (root / entry).exists()]
+    if missing:
+        raise LayoutError(
+            f"{dataset}: {root} does not have the expected layout; missing {', '.join(missing)} "
+            f"(expected {', '.join(required)})"
+        )
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An RGB ``(H, W, 3)`` uint8 array; :class:`CorruptImageError` naming the file if it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise CorruptImageError(f"cannot read image {path}: {error}") from None
+
+
+def to_tensor(image: np.ndarray) -> Tensor:
+    """uint8 ``(H, W, 3)`` -> float32 ``(3, H, W)`` in [-1, 1] (the insightface convention)."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """Bicubic, antialiased resize of a ``(3, H, W)`` tensor to ``size`` (no-op when already there)."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(image.shape[-2:]) == size:
+        return image
+    return F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
+
+
+class FaceDataset(Dataset):
+    """Records -> ``{"image", "label", "index"}`` items, images resized to ``input_size`` (bicubic).
+
+    ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
+    distinct non-negative labels.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[FaceRecord],
+        input_size: int | tuple[int, int] = 112,
+        transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.input_size = input_size
+        self.transform = transform
+        self.num_classes = len({r.label for r in self.records if r.label >= 0})
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        record = self.records[index]
+        image = resize(to_tensor(read_image(record.path)), self.input_size)
+        if self.transform is not None:
+            image = self.transform(image)
+        return {"image": image, "label": torch.tensor(record.label), "index": torch.tensor(index)}
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([r.label for r in self.records], dtype=np.int64)
+
+
+def scan_images(folder: Path, extensions: Sequence[str] = (".jpg", ".jpeg", ".png", ".bmp")) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name (deterministic order)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+
+
+def validate_images(records: Sequence[FaceRecord], skip_corrupt: bool = False) -> tuple[list[FaceRecord], list[Path]]:
+    """Decode every image once; fail on the first unreadable one, or drop and list them with ``skip_corrupt``."""
+    kept, corrupt = [], []
+    for record in records:
+        try:
+            read_image(record.path)
+        except CorruptImageError:
+            if not skip_corrupt:
+                raise
+            corrupt.append(record.path)
+        else:
+            kept.append(record)
+    return kept, corrupt
