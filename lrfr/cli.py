@@ -1,4 +1,4 @@
-"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``."""
+"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_synth(args: argparse.Namespace) -> int:
+    from lrfr.data.writers import write_synthetic
+
+    manifest = write_synthetic(args.out, preset=args.preset, seed=args.seed, workers=args.workers)
+    images = sum(split["images"] for splits in manifest["datasets"].values() for split in splits.values())
+    print(f"{images} images of {len(manifest['datasets'])} datasets written to {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lrfr", description="Low-resolution face recognition, reproduced.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -55,6 +64,16 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("name", help="benchmark name, e.g. 'train'")
     bench.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options")
     bench.set_defaults(handler=_bench)
+
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser(
+        "synth", help="write the SynthFace datasets in the real datasets' layouts (TinyFace, SCface, SurvFace, LFW, ...)"
+    )
+    synth.add_argument("--preset", choices=("tiny", "quick", "full"), default="quick", help="dataset sizes")
+    synth.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
+    synth.add_argument("--seed", type=int, default=0, help="generator seed (same seed, identical files)")
+    synth.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
+    synth.set_defaults(handler=_data_synth)
     return root
 
 

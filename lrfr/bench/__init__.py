@@ -19,6 +19,8 @@ def emit(record: dict[str, Any]) -> None:
 
 def _register_all() -> None:
     from lrfr.bench import train  # noqa: F401  (registers "train")
+    from lrfr.bench import synth, calibration  # noqa: F401  (registers "synth", "calibration")
+    from lrfr.bench import search_eval  # noqa: F401  (registers "eval")
 
 
 _register_all()

@@ -4,4 +4,9 @@ from lrfr.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
 
-__all__ = ["DATASETS"]
+# Imported after DATASETS exists: the loader modules register their factories in it.
+from lrfr.data import loaders  # noqa: E402
+from lrfr.data.base import CorruptImageError, FaceDataset, FaceRecord, LayoutError  # noqa: E402
+from lrfr.data.loaders import *  # noqa: E402,F401,F403
+
+__all__ = ["DATASETS", "CorruptImageError", "FaceDataset", "FaceRecord", "LayoutError", *loaders.__all__]

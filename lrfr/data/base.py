@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 import torch
@@ -53,13 +53,26 @@ def check_layout(dataset: str, root: Path, required: Sequence[str]) -> None:
         )
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB ``(H, W, 3)`` uint8 array; :class:`CorruptImageError` naming the file if it cannot be decoded."""
+def read_image(path: Path | BinaryIO, name: str | None = None) -> np.ndarray:
+    """An RGB ``(H, W, 3)`` uint8 array from a file or an open binary stream (``name`` names the stream in errors).
+
+    :class:`CorruptImageError` naming the file if it cannot be decoded.
+    """
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # a writable copy (torch.from_numpy warns on read-only arrays)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise CorruptImageError(f"cannot read image {path}: {error}") from None
+        raise CorruptImageError(f"cannot read image {name or path}: {error}") from None
+
+
+def image_size(path: Path | BinaryIO, name: str | None = None) -> tuple[int, int]:
+    """``(height, width)`` from the image header alone (no decoding); :class:`CorruptImageError` naming the file."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise CorruptImageError(f"cannot read image {name or path}: {error}") from None
+    return height, width
 
 
 def to_tensor(image: np.ndarray) -> Tensor:
@@ -68,18 +81,19 @@ def to_tensor(image: np.ndarray) -> Tensor:
 
 
 def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Bicubic, antialiased resize of a ``(3, H, W)`` tensor to ``size`` (no-op when already there)."""
+    """Bicubic, antialiased resize of a ``(3, H, W)`` [-1, 1] tensor to ``size`` (no-op when already there)."""
     size = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(image.shape[-2:]) == size:
         return image
-    return F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
+    resized = F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
+    return resized.clamp_(-1.0, 1.0)  # bicubic overshoots at edges; keep the [-1, 1] pixel range
 
 
 class FaceDataset(Dataset):
     """Records -> ``{"image", "label", "index"}`` items, images resized to ``input_size`` (bicubic).
 
     ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
-    distinct non-negative labels.
+    distinct non-negative labels; ``corrupt`` lists the files a loader skipped as unreadable.
     """
 
     def __init__(
@@ -87,10 +101,12 @@ class FaceDataset(Dataset):
         records: Sequence[FaceRecord],
         input_size: int | tuple[int, int] = 112,
         transform: Callable[[Tensor], Tensor] | None = None,
+        corrupt: Sequence[Path] = (),
     ) -> None:
         self.records = list(records)
         self.input_size = input_size
         self.transform = transform
+        self.corrupt = tuple(corrupt)
         self.num_classes = len({r.label for r in self.records if r.label >= 0})
 
     def __len__(self) -> int:

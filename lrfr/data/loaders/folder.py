@@ -1,0 +1,65 @@
+"""Generic image folders: one sub-folder per identity (CASIA-WebFace/VGGFace2 as extracted), or a flat
+unlabelled folder (the UI set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from torch import Tensor
+
+from lrfr.data import DATASETS
+from lrfr.data.base import FaceDataset, LayoutError, scan_images
+from lrfr.data.loaders.common import Entry, check_images, folder_entries, label_entries, require_folder
+
+Transform = Callable[[Tensor], Tensor] | None
+
+
+def dataset_from_entries(
+    entries: list[Entry],
+    root: Path,
+    dataset: str,
+    split: str,
+    input_size: int | tuple[int, int],
+    transform: Transform,
+    skip_corrupt: bool,
+    verify: bool,
+) -> FaceDataset:
+    """Label, check and wrap one split's entries in a :class:`FaceDataset` (corrupt files on ``.corrupt``)."""
+    records, corrupt = check_images(label_entries({split: entries}), root, dataset, skip_corrupt, verify)
+    return FaceDataset(records[split], input_size, transform, corrupt)
+
+
+@DATASETS.register("folder")
+def load_folder(
+    root: str | Path,
+    split: str = "train",
+    input_size: int | tuple[int, int] = 112,
+    transform: Transform = None,
+    skip_corrupt: bool = False,
+    verify: bool = True,
+    dataset: str = "folder",
+) -> FaceDataset:
+    """A folder-per-identity set ``<root>/<identity>/<image>``; labels number the identities in natural order."""
+    root = require_folder(dataset, root, "one folder of images per identity")
+    entries = folder_entries(root, dataset)
+    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify)
+
+
+@DATASETS.register("ui")
+def load_unlabelled(
+    root: str | Path,
+    split: str = "ui",
+    input_size: int | tuple[int, int] = 112,
+    transform: Transform = None,
+    skip_corrupt: bool = False,
+    verify: bool = True,
+    dataset: str = "UI",
+) -> FaceDataset:
+    """A flat folder of images without identities (label -1), e.g. the unrecognizable-identities set."""
+    root = require_folder(dataset, root, "a flat folder of images")
+    paths = scan_images(root)
+    if not paths:
+        raise LayoutError(f"{dataset}: {root} holds no images (expected .jpg/.png files directly in it)")
+    entries = [Entry(path, None) for path in paths]
+    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify)

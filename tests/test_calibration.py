@@ -1,0 +1,56 @@
+"""Calibration: the metrics on known embeddings, and the shape of SynthFace's accuracy-versus-resolution curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lrfr.data.calibration import CalibrationConfig, measure_degradation_curve, rank1, verification_accuracy
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_metrics_on_known_embeddings():
+    rng = np.random.default_rng(0)
+    gallery = _unit(rng.normal(size=(50, 32)))
+    labels = np.repeat(np.arange(50), 2)
+    assert rank1(gallery[labels], gallery, labels) == 1.0
+    assert verification_accuracy(gallery[labels], gallery, labels, folds=10, seed=0) == 1.0
+    noise = _unit(rng.normal(size=(100, 32)))
+    assert rank1(noise, gallery, labels) < 0.1
+    assert 0.35 < verification_accuracy(noise, gallery, labels, folds=10, seed=0) < 0.65
+    half = labels.copy()
+    half[::2] = (half[::2] + 1) % 50  # every other probe shows another identity
+    assert rank1(gallery[half], gallery, labels) == 0.5
+
+
+def test_bad_calibration_settings_are_named():
+    with pytest.raises(ValueError, match="test_identities 1 is not valid"):
+        CalibrationConfig(test_identities=1)
+    with pytest.raises(ValueError, match="synthetic_sizes"):
+        CalibrationConfig(synthetic_sizes=(32, 0))
+
+
+@pytest.mark.slow
+def test_degradation_curve_has_the_shape_of_real_faces():
+    config = CalibrationConfig(
+        train_identities=600, train_images=10, test_identities=300, probes_per_identity=2, epochs=20,
+        synthetic_sizes=(112, 32, 24, 20, 16, 14, 8), native_sizes=(20, 16), progress=False,
+    )
+    settings, records = measure_degradation_curve(config)
+    synthetic = {r["probe_px"]: r["rank1"] for r in records if r["kind"] == "synthetic"}
+    native = {r["probe_px"]: r["rank1"] for r in records if r["kind"] == "native"}
+    verification = {r["probe_px"]: r["verification_acc"] for r in records if r["kind"] == "synthetic"}
+    sizes = sorted(synthetic, reverse=True)
+    assert all(synthetic[b] <= synthetic[a] + 3 for a, b in zip(sizes, sizes[1:])), synthetic
+    assert 10 < synthetic[112] < 98, synthetic  # learned, but identities are not trivially separable
+    assert synthetic[32] >= 0.8 * synthetic[112], synthetic  # flat down to 32 px
+    # the knee (at this small scale it is softer than with the default CalibrationConfig: see the report)
+    assert synthetic[14] <= 0.8 * synthetic[24] and synthetic[24] - synthetic[14] >= 5, synthetic
+    assert synthetic[8] <= 0.5 * synthetic[14], synthetic
+    assert synthetic[8] <= 8.0, synthetic  # towards chance (1 / 300 = 0.33 %)
+    assert verification[112] > verification[8] + 5, verification
+    for size in (20, 16):
+        assert native[size] < synthetic[size], (native, synthetic)

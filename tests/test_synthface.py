@@ -1,0 +1,149 @@
+"""SynthFace: determinism, shapes, the native height distribution, bicubic agreement with PIL, similar
+identities, the unrecognizable set, argument errors and the benchmark."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lrfr.cli import main
+from lrfr.data.synthface import FINE, SynthFace, sample_grid, synthetic_lr
+
+IDS = np.array([0, 0, 1, 5, 5, 9, 12, 40])
+IMGS = np.array([0, 3, 0, 1, 2, 0, 7, 4])
+
+
+@pytest.fixture(scope="module")
+def generator() -> SynthFace:
+    return SynthFace(seed=3)
+
+
+@pytest.fixture(scope="module")
+def hr(generator: SynthFace) -> np.ndarray:
+    return generator.render_hr(IDS, IMGS)
+
+
+def test_hr_shape_dtype_and_content(hr):
+    assert hr.shape == (8, 112, 112, 3) and hr.dtype == np.uint8
+    assert 40 < hr.mean() < 200 and hr.std() > 20
+    assert not np.array_equal(hr[0], hr[1])  # same identity, another condition
+    assert SynthFace(seed=3).render_hr([1], [0], size=48).shape == (1, 48, 48, 3)
+
+
+def test_same_seed_same_bytes_different_seed_differs(hr):
+    assert np.array_equal(SynthFace(seed=3).render_hr(IDS, IMGS), hr)
+    other = SynthFace(seed=4).render_hr(IDS, IMGS)
+    assert all(not np.array_equal(a, b) for a, b in zip(hr, other))
+    assert SynthFace(seed=3).identity(7) == SynthFace(seed=3).identity(7)
+    assert SynthFace(seed=3).identity(7) != SynthFace(seed=4).identity(7)
+
+
+def test_an_image_does_not_depend_on_its_batch(generator, hr):
+    alone = np.concatenate([generator.render_hr([i], [k]) for i, k in zip(IDS, IMGS)])
+    assert np.array_equal(alone, hr)
+    small_batches = SynthFace(seed=3, batch_size=3).render_hr(IDS[::-1], IMGS[::-1])[::-1]
+    assert np.array_equal(small_batches, hr)
+    native = generator.native_lr(IDS, IMGS)
+    assert all(np.array_equal(a, generator.native_lr([i], [k])[0]) for a, i, k in zip(native, IDS, IMGS))
+
+
+def test_native_lr_is_at_native_size_and_heights_are_tinyface_like(generator):
+    native = generator.native_lr(IDS, IMGS, heights=[6, 8, 12, 16, 20, 24, 28, 32])
+    assert [x.shape for x in native] == [(h, h, 3) for h in (6, 8, 12, 16, 20, 24, 28, 32)]
+    assert all(x.dtype == np.uint8 for x in native)
+    heights = generator.native_heights(20_000)
+    assert heights.min() == 6 and heights.max() == 32
+    assert abs(heights.mean() - 20) < 2 and 4 < heights.std() < 9
+    assert np.array_equal(heights, SynthFace(seed=3).native_heights(20_000))
+    assert not np.array_equal(heights, generator.native_heights(20_000, stream=1))
+    drawn = [x.shape[0] for x in generator.native_lr(np.arange(300), np.zeros(300, int))]
+    assert 6 <= min(drawn) and max(drawn) <= 32 and abs(np.mean(drawn) - 20) < 2
+
+
+def test_native_lr_is_degraded_more_than_synthetic_lr(generator, hr):
+    """Same faces at 16 px: the camera chain departs further from the clean bicubic image."""
+    native = np.stack(generator.native_lr(IDS, IMGS, heights=[16] * len(IDS))).astype(float)
+    clean = synthetic_lr(hr, 16).astype(float)
+    assert np.abs(native - clean).mean() > 8
+
+
+@pytest.mark.parametrize("size", [8, 14, 16, 24, 32])
+def test_synthetic_lr_matches_pil_bicubic(hr, size):
+    ours = synthetic_lr(hr, size).astype(int)
+    pil = np.stack([np.asarray(Image.fromarray(x).resize((size, size), Image.BICUBIC)) for x in hr]).astype(int)
+    assert np.abs(ours - pil).max() <= 1
+    back = synthetic_lr(hr, size, upsample_to=32)
+    pil_back = np.stack([np.asarray(Image.fromarray(x).resize((32, 32), Image.BICUBIC)) for x in ours.astype(np.uint8)])
+    difference = np.abs(back.astype(int) - pil_back.astype(int))
+    assert back.shape == (len(hr), 32, 32, 3) and difference.max() <= 2 and (difference > 1).mean() < 1e-3
+
+
+def test_similar_identities_are_closer_than_random_pairs():
+    generator = SynthFace(seed=0, similar_fraction=0.3)
+    params = [generator.identity(i) for i in range(300)]
+    copies = [p for p in params if p.parent >= 0]
+    assert 0.2 < len(copies) / len(params) < 0.4
+    assert all(generator.identity(p.parent).parent == -1 and p.parent < p.index for p in copies)
+    similar = [np.linalg.norm(p.vector() - params[p.parent].vector()) for p in copies]
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(params), (500, 2))
+    random = [np.linalg.norm(params[a].vector() - params[b].vector()) for a, b in pairs if a != b]
+    assert np.median(similar) < 0.4 * np.median(random)
+    assert all(p.categorical == params[p.parent].categorical for p in copies)
+    assert all(0 <= v <= 1 for p in params for v in p.vector()) and len(params[0].vector()) == len(FINE)
+    assert SynthFace(similar_fraction=0.0).identity(50).parent == -1
+
+
+def test_ui_images_are_small_dark_and_low_contrast(generator, hr):
+    ui = generator.render_ui(np.arange(60))
+    assert all(x.dtype == np.uint8 and x.ndim == 3 and x.shape[0] == x.shape[1] <= 12 for x in ui)
+    assert np.mean([x.mean() for x in ui]) < 0.7 * hr.mean()
+    assert np.median([x.std() for x in ui]) < 0.5 * np.median([x.std() for x in hr])
+    assert all(np.array_equal(a, b) for a, b in zip(ui, SynthFace(seed=3).render_ui(np.arange(60))))
+
+
+def test_sample_grid_layout(generator):
+    grid = sample_grid(generator, [0, 1], images_per_identity=2, cell=32)
+    assert grid.shape == (3 * 32, 6 * 32, 3) and grid.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda g: g.render_hr([0, 1], [0]), "identities has 2 entries and images 1"),
+        (lambda g: g.render_hr([-1], [0]), "identities holds -1"),
+        (lambda g: g.render_hr([0.5], [0]), "expected a 1-D sequence of ints"),
+        (lambda g: g.render_hr([0], [0], size=4), "size 4 is not valid"),
+        (lambda g: g.native_lr([0, 1], [0, 0], heights=[10]), "heights has 1 entries and hr 2"),
+        (lambda g: g.native_lr([0], [0], heights=[1]), "heights holds 1"),
+        (lambda g: g.native_heights(-1), "count -1 is not valid"),
+        (lambda g: g.render_ui([[0]]), "indices"),
+        (lambda g: synthetic_lr(np.zeros((2, 8, 8), np.uint8), 4), r"expected \(N, H, W, 3\) uint8"),
+        (lambda g: synthetic_lr(np.zeros((1, 8, 8, 3), np.uint8), 0), "size 0 is not valid"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(generator, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(generator)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": -1}, "seed -1 is not valid"),
+    ({"similar_fraction": 1.5}, "similar_fraction 1.5 is not valid"),
+    ({"batch_size": 0}, "batch_size 0 is not valid"),
+])
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SynthFace(**kwargs)
+
+
+def test_bench_synth_prints_json_lines_and_saves_the_grid(capsys, tmp_path):
+    grid = tmp_path / "samples" / "grid.png"
+    main(["bench", "synth", "--images", "16", "--batch-size", "8", "--repeats", "1", "--grid", str(grid)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line.get("kind") for line in lines] == ["hr", "native_lr", "ui", None]
+    assert all(line["bench"] == "synth" and line["img_per_s"] > 0 and line["images"] == 16 for line in lines[:3])
+    assert lines[3]["grid"] == str(grid) and Image.open(grid).size == (12 * 64, 7 * 64)
