@@ -9,7 +9,7 @@ from typing import Callable
 from torch import Tensor
 
 from lrfr.data import DATASETS
-from lrfr.data.base import FaceDataset, LayoutError, scan_images
+from lrfr.data.base import FaceDataset, LayoutError, check_layout, scan_images
 from lrfr.data.loaders.common import Entry, check_images, folder_entries, label_entries, require_folder
 
 Transform = Callable[[Tensor], Tensor] | None
@@ -28,6 +28,22 @@ def dataset_from_entries(
     """Label, check and wrap one split's entries in a :class:`FaceDataset` (corrupt files on ``.corrupt``)."""
     records, corrupt = check_images(label_entries({split: entries}), root, dataset, skip_corrupt, verify)
     return FaceDataset(records[split], input_size, transform, corrupt)
+
+
+def load_training_split(
+    dataset: str,
+    root: str | Path,
+    subfolder: str,
+    input_size: int | tuple[int, int],
+    transform: Transform,
+    skip_corrupt: bool,
+    verify: bool,
+) -> FaceDataset:
+    """A benchmark's training split ``<root>/<subfolder>/<identity>/<image>``, after the layout check."""
+    root = Path(root)
+    check_layout(dataset, root, [subfolder])
+    entries = folder_entries(root / subfolder, dataset)
+    return dataset_from_entries(entries, root, dataset, "train", input_size, transform, skip_corrupt, verify)
 
 
 @DATASETS.register("folder")

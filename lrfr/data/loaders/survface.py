@@ -27,13 +27,12 @@ from lrfr.data.base import FaceDataset, FaceRecord, check_layout
 from lrfr.data.loaders.common import (
     Entry,
     check_images,
-    folder_entries,
     label_entries,
     listed_entries,
     read_mat_table,
     require_files,
 )
-from lrfr.data.loaders.folder import Transform, dataset_from_entries
+from lrfr.data.loaders.folder import Transform, load_training_split
 
 DATASET = "QMUL-SurvFace"
 TRAIN = "training_set"
@@ -76,10 +75,7 @@ def load_survface_train(
     verify: bool = True,
 ) -> FaceDataset:
     """The training set ``training_set/<id>/`` at native resolution."""
-    root = Path(root)
-    check_layout(DATASET, root, [TRAIN])
-    entries = folder_entries(root / TRAIN, DATASET)
-    return dataset_from_entries(entries, root, DATASET, "train", input_size, transform, skip_corrupt, verify)
+    return load_training_split(DATASET, root, TRAIN, input_size, transform, skip_corrupt, verify)
 
 
 def load_survface_verification(root: str | Path, skip_corrupt: bool = False, verify: bool = True) -> SurvFaceVerification:

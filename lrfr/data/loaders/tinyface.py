@@ -21,8 +21,8 @@ from pathlib import Path
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord, check_layout
-from lrfr.data.loaders.common import check_images, folder_entries, label_entries, listed_entries
-from lrfr.data.loaders.folder import Transform, dataset_from_entries
+from lrfr.data.loaders.common import check_images, label_entries, listed_entries
+from lrfr.data.loaders.folder import Transform, load_training_split
 
 DATASET = "TinyFace"
 TRAIN = "Training_Set"
@@ -52,10 +52,7 @@ def load_tinyface_train(
     verify: bool = True,
 ) -> FaceDataset:
     """The training set ``Training_Set/<id>/`` at native resolution (resizing is the dataset's job)."""
-    root = Path(root)
-    check_layout(DATASET, root, [TRAIN])
-    entries = folder_entries(root / TRAIN, DATASET)
-    return dataset_from_entries(entries, root, DATASET, "train", input_size, transform, skip_corrupt, verify)
+    return load_training_split(DATASET, root, TRAIN, input_size, transform, skip_corrupt, verify)
 
 
 def load_tinyface_test(
