@@ -15,7 +15,6 @@ from lrfr.models import build_backbone
 from lrfr.runs import RunFolder
 from lrfr.training import (
     ClassificationTerm,
-    FeatureDistanceTerm,
     HeadSpec,
     LossTerm,
     ModelSpec,

@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

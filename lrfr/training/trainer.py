@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from lrfr.runs import RunFolder
 from lrfr.training.config import TrainConfig
-from lrfr.training.distributed import ProcessInfo, barrier, init_process
+from lrfr.training.distributed import barrier, init_process
 from lrfr.training.optim import build_optimizer, build_scheduler
 from lrfr.training.rng import capture_rng_state, restore_rng_state, seed_everything
 
