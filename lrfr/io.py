@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import secrets
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -174,3 +175,24 @@ def _unpickling_reason(error: pickle.UnpicklingError) -> str:
 def load_torch(path: str | os.PathLike[str]) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@contextmanager
+def atomic_folder(dst: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a hidden ``.<name>.partial`` sibling of ``dst`` to fill; rename it to ``dst`` on success.
+
+    On an error the partial folder is removed; one left by a killed run is removed on the next call.
+    """
+    dst = Path(dst)
+    if dst.exists():
+        raise FileExistsError(f"{dst} already exists; remove it to write it again")
+    work = dst.with_name(f".{dst.name}.partial")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    work.rename(dst)

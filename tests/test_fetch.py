@@ -18,13 +18,13 @@ from PIL import Image
 from lrfr.data import fetch
 from lrfr.data.base import LayoutError
 from lrfr.data.loaders import load_pairs
+from lrfr.io import atomic_folder
 from lrfr.data.fetch import (
     ChecksumError,
     FetchError,
     RemoteFile,
     UnsafeArchiveError,
     UnverifiedError,
-    atomic_folder,
     download,
     fetch_file,
     prepare,

@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from lrfr.data.base import read_image
-from lrfr.data.fetch import atomic_folder
+from lrfr.io import atomic_folder
 
 #: insightface ``arcface_dst``: the 5 landmarks of an aligned 112x112 face, ``(x, y)`` per row.
 ARCFACE_TEMPLATE = np.array(

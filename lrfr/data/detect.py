@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from lrfr.data.align import IMAGE_EXTENSIONS, align_folder, centre_landmarks
 from lrfr.data.base import read_image
-from lrfr.data.fetch import LOADER_CHECKS, atomic_folder
+from lrfr.data.fetch import LOADER_CHECKS
+from lrfr.io import atomic_folder
 
 WEIGHT_FILES = {"pnet": "pnet.pt", "rnet": "rnet.pt", "onet": "onet.pt"}
 #: sha256 of the weight files, identical in the facenet-pytorch 2.5.3 and 2.6.0 wheels.

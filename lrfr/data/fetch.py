@@ -21,15 +21,15 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
 from lrfr.data import loaders
 from lrfr.data.base import LayoutError, check_layout
+from lrfr.io import atomic_folder
 
 
 class FetchError(RuntimeError):
@@ -278,27 +278,6 @@ def fetch_file(remote: RemoteFile, folder: Path, accept_unverified: bool = False
         dest.unlink()
         raise ChecksumError(f"{error}; deleted the download, run again to fetch it anew") from None
     return dest
-
-
-@contextmanager
-def atomic_folder(dst: Path) -> Iterator[Path]:
-    """Yield a hidden ``.<name>.partial`` sibling of ``dst`` to fill; rename it to ``dst`` on success.
-
-    On an error the partial folder is removed; one left by a killed run is removed on the next call.
-    """
-    dst = Path(dst)
-    if dst.exists():
-        raise FileExistsError(f"{dst} already exists; remove it to write it again")
-    work = dst.with_name(f".{dst.name}.partial")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    try:
-        yield work
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    work.rename(dst)
 
 
 def archive_kind(path: Path) -> str | None:

@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import secrets
-import shutil
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -47,7 +44,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from lrfr.io import atomic_write, write_json_atomic, write_text_atomic
+from lrfr.io import atomic_folder, atomic_write, write_json_atomic, write_text_atomic
 
 WRITER_VERSION = 1
 HR_SIZE = 112
@@ -432,10 +429,9 @@ def write_synthetic(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder; choose a new output folder or remove it")
     plans = {name: planner(sizes, seed) for name, planner in PLANNERS.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{secrets.token_hex(6)}"
-    staging.mkdir()
-    try:
+    if out.exists():
+        out.rmdir()  # empty, checked above
+    with atomic_folder(out) as staging:
         write_images([job for plan in plans.values() for job in plan.jobs], staging, seed, generator, workers)
         for plan in plans.values():
             _write_side_files(plan, staging)
@@ -449,12 +445,6 @@ def write_synthetic(
             "datasets": {name: plan.counts for name, plan in plans.items()},
         }
         write_json_atomic(staging / "manifest.json", manifest)
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return manifest
 
 
