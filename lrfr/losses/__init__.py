@@ -19,6 +19,15 @@ from lrfr.losses.base import (
 )
 from lrfr.losses.center_loss import CenterFace
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
+from lrfr.losses.recognizability import (
+    RecognizabilityTerms,
+    attention_mse,
+    index_diversion_loss,
+    project_away_from_ui,
+    recognizability_index,
+    ri_regression_loss,
+    ui_ri_statistics,
+)
 
 
 def build_head(name: str, **kwargs: Any) -> ClassificationHead:
@@ -40,7 +49,14 @@ __all__ = [
     "MVSoftmax",
     "MagFace",
     "NormFace",
+    "RecognizabilityTerms",
     "SoftmaxHead",
     "additive_angular_cosine",
+    "attention_mse",
     "build_head",
+    "index_diversion_loss",
+    "project_away_from_ui",
+    "recognizability_index",
+    "ri_regression_loss",
+    "ui_ri_statistics",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from lrfr.models import iresnet, mobilefacenet, quick, resnet  # noqa: F401  (registers the backbones)
 from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
+from lrfr.models.perceptibility import AttentionOutput, PerceptibilityAttention, PerceptibilityRegression
 
 
 def build_backbone(name: str, **kwargs: Any) -> Backbone:
@@ -13,4 +14,7 @@ def build_backbone(name: str, **kwargs: Any) -> Backbone:
     return BACKBONES.build(name, **kwargs)
 
 
-__all__ = ["BACKBONES", "Backbone", "BackboneOutput", "build_backbone"]
+__all__ = [
+    "BACKBONES", "AttentionOutput", "Backbone", "BackboneOutput", "PerceptibilityAttention",
+    "PerceptibilityRegression", "build_backbone",
+]

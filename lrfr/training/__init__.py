@@ -23,12 +23,13 @@ from lrfr.training.objective import (
     build_objective,
     load_pretrained,
 )
+from lrfr.training.recognizability import RecognizabilityTerm, recognizability_outputs
 from lrfr.training.rng import seed_everything
 from lrfr.training.trainer import NonFiniteLossError, Trainer
 
 __all__ = [
     "ClassificationTerm", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
-    "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "SR_NETWORKS",
-    "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer", "build_objective",
-    "load_pretrained", "run_experiment", "seed_everything",
+    "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "RecognizabilityTerm",
+    "SR_NETWORKS", "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer",
+    "build_objective", "load_pretrained", "recognizability_outputs", "run_experiment", "seed_everything",
 ]

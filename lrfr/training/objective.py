@@ -6,8 +6,8 @@ Every paper's loss is written as a sum of named, weighted terms over one forward
   terms on super-resolved inputs of two data streams and a ``pixel`` term on the SR output;
 * Ling et al. 2023 (Eq. 7): ``lambda * L_dist + 1/2 L_cls(f_HR) + 1/2 L_cls(f_LR)`` -- paired HR/LR views
   through the shared backbone, a ``feature_distance`` term between them;
-* Chai et al. 2023 (Eq. 10): ``L_cls + alpha L_ID + beta L_att + gamma L_reg`` -- terms that own
-  auxiliary modules reading the backbone's last feature map.
+* Chai et al. 2023 (Eq. 10): ``L_cls + alpha L_L1 + beta L_ID + gamma L_MSE`` -- a ``classification``
+  term and a ``recognizability`` term owning auxiliary modules that read the backbone's last feature map.
 
 A term is an ``nn.Module`` (so auxiliary modules it owns are trained and checkpointed with the model)
 whose ``forward(ctx)`` returns one scalar or a dict of named scalars. :class:`StepContext` runs the
@@ -70,6 +70,13 @@ class LossTerm(nn.Module):
         super().__init__()
         self.name = name
         self.weight = float(weight)
+
+    def setup(self, backbone: nn.Module) -> None:
+        """Build what depends on the backbone (feature-map shape, embedding size); nothing by default.
+
+        :func:`build_objective` calls it before assembling the :class:`Objective`, so that the optimizer
+        and checkpoints see what it builds.
+        """
 
     def forward(self, ctx: StepContext) -> Tensor | dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -238,6 +245,8 @@ def build_objective(spec: ModelSpec, num_classes: Mapping[str, int] | None = Non
         for name, head in spec.heads.items()
     }
     terms = [TERMS.build(t.kind, name=t.name, weight=t.weight, **t.kwargs) for t in spec.terms]
+    for term in terms:
+        term.setup(backbone)
     sr = SR_NETWORKS.build(spec.sr, **spec.sr_kwargs) if spec.sr else None
     objective = Objective(backbone, heads, terms, sr=sr, frozen=tuple(spec.freeze))
     if spec.pretrained:
