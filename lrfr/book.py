@@ -4,13 +4,20 @@ The chapters (``book/*.ipynb`` listed in ``_toc.yml``) are committed without out
 by papermill with its parameter file ``book/params/<chapter>.<mode>.yaml`` into a staging copy of the
 book under ``_build/src``; jupyter-book (``execute_notebooks: off``) then renders that staging copy to
 ``_build/html``. Sources are never modified.
+
+Plotly figures (shown with :func:`lrfr.plots.display.show`) call the global ``Plotly``: the build copies
+the plotly.min.js of the installed ``plotly`` package into the staging folder's ``_lrfr_static/``, which
+``_config.yml`` adds to sphinx's static path and loads first on every page, so the HTML needs no CDN.
+Each executed chapter's wall time is printed and written to ``_build/timings.jsonl``.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +25,8 @@ import yaml
 from tqdm.auto import tqdm
 
 MODES = ("quick", "full")
+STATIC = "_lrfr_static"  # staged static folder; _config.yml lists it in html_static_path
+TIMINGS = "timings.jsonl"  # under _build/: one {"chapter", "mode", "seconds"} object per executed chapter
 
 
 class ChapterError(RuntimeError):
@@ -74,6 +83,20 @@ def execute_chapter(notebook: Path, output: Path, mode: str, cwd: Path) -> None:
             f"(cell index {error.cell_index}): {error.ename}: {error.evalue}. "
             f"The partly executed notebook is at {output}"
         ) from None
+    drop_widget_state(output)
+
+
+def drop_widget_state(notebook: Path) -> None:
+    """Remove saved ipywidgets state, which the book cannot use (widgets are for JupyterLab only).
+
+    nbclient saves it by default (turning that off breaks ``interact`` output widgets); left in, myst-nb
+    would embed it in the page and, unless ``nb_ipywidgets_js`` is empty, load require.js from a CDN.
+    """
+    import nbformat
+
+    executed = nbformat.read(notebook, as_version=4)
+    if executed.metadata.pop("widgets", None) is not None:
+        nbformat.write(executed, notebook)
 
 
 def stage_sources(root: Path, staging: Path) -> None:
@@ -86,6 +109,24 @@ def stage_sources(root: Path, staging: Path) -> None:
     shutil.copytree(
         root / "book", staging / "book", ignore=shutil.ignore_patterns("*.ipynb", "params", ".ipynb_checkpoints")
     )
+    (staging / STATIC).mkdir()
+    shutil.copy2(plotly_js(), staging / STATIC / "plotly.min.js")
+
+
+def plotly_js() -> Path:
+    """The plotly.min.js bundled with the installed ``plotly`` package (the version its figures target)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found at {path}: reinstall the plotly package")
+    return path
+
+
+def timings(root: Path) -> list[dict]:
+    """The chapter timings of the last build under ``root`` (``_build/timings.jsonl``)."""
+    path = root / "_build" / TIMINGS
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
 def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Path:
@@ -98,18 +139,33 @@ def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Pat
     unknown = sorted(set(only or []) - {nb.stem for nb in notebooks})
     if unknown:
         raise ValueError(f"unknown chapter(s) {unknown}; the book has {[nb.stem for nb in notebooks]}")
+    timings_path = build_dir / TIMINGS
+    timings_path.unlink(missing_ok=True)
     for notebook in tqdm(notebooks, desc=f"chapters ({mode})", unit="chapter"):
         target = staging / notebook.relative_to(root)
         if only and notebook.stem not in only:
             shutil.copy2(notebook, target)  # rendered without outputs
             continue
+        started = time.perf_counter()
         execute_chapter(notebook, target, mode, cwd=root)
-    subprocess.run(
-        [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-         "build", str(staging), "--path-output", str(root)],
-        check=True,
-    )
+        record = {"chapter": notebook.stem, "mode": mode, "seconds": round(time.perf_counter() - started, 2)}
+        tqdm.write(f"{record['chapter']} ({mode}): {record['seconds']:.1f} s", file=sys.stderr)
+        with timings_path.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+    render_html(staging, root)
     index = build_dir / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {index} was not written")
     return index
+
+
+def render_html(staging: Path, root: Path) -> None:
+    """Run jupyter-book on the staged sources; its log goes to stderr (stdout stays for results)."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+         "build", str(staging), "--path-output", str(root)],
+        capture_output=True, text=True,
+    )
+    sys.stderr.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"jupyter-book failed to build {staging} (exit {result.returncode}); its log is above")

@@ -19,10 +19,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from lrfr.book import build
+    from lrfr.book import TIMINGS, build
 
     index = build(Path(args.root), mode=args.mode, only=args.chapters)
-    print(f"book written to {index}")
+    print(f"book written to {index}; chapter wall times in {index.parents[1] / TIMINGS}")
     return 0
 
 

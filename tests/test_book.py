@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
-from lrfr.book import ChapterError, build, chapters, parameters
+from lrfr.book import ChapterError, build, chapters, parameters, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,13 +40,31 @@ def copy_book(tmp_path: Path, chapter_sources: dict[str, list[str]]) -> Path:
     return root
 
 
+TOY_CELLS = [
+    "print(f'answer = {value * 2}')",
+    "import plotly.graph_objects as go\nfrom lrfr.plots import show\n"
+    "show(go.Figure(go.Scatter(x=[1, 2, 3], y=[4, 1, 2], name='toy-trace'), layout=dict(title='toy figure')))",
+    "from lrfr.references import compare\n"
+    "compare({('Ours', 'w/ dis', 'Rank-1 IR'): 12.5}, 'chai2023', 1, data='SynthFace', backbone='tiny', mode='quick')",
+    "import ipywidgets\n_ = ipywidgets.interact(lambda x: print('x =', x), x=(0, 5))",
+]
+CDN = re.compile(r"cdn\.plot\.ly|cdn\.jsdelivr|unpkg\.com/plotly|cdnjs\.cloudflare|require(\.min)?\.js")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A quick build of the real book plus one toy chapter (text, a plotly figure, a comparison, a widget)."""
+    root = copy_book(tmp_path_factory.mktemp("book"), {"toy": TOY_CELLS})
+    assert build(root, mode="quick") == root / "_build" / "html" / "index.html"
+    return root
+
+
 @pytest.mark.slow
-def test_chapters_run_with_their_mode_parameters_and_the_html_is_built(tmp_path):
-    root = copy_book(tmp_path, {"toy": ["print(f'answer = {value * 2}')"]})
+def test_chapters_run_with_their_mode_parameters_and_the_html_is_built(built):
+    root = built
     assert [nb.stem for nb in chapters(root)] == ["toy"]
     assert parameters(root / "book" / "toy.ipynb", "full") == {"value": 1000}
-    index = build(root, mode="quick")
-    assert index == root / "_build" / "html" / "index.html"
+    index = root / "_build" / "html" / "index.html"
     assert "book/intro.html" in index.read_text()
     assert "Low-resolution face recognition, reproduced" in (index.parent / "book" / "intro.html").read_text()
     page = (root / "_build" / "html" / "book" / "toy.html").read_text()
@@ -52,6 +73,57 @@ def test_chapters_run_with_their_mode_parameters_and_the_html_is_built(tmp_path)
     assert any("answer = 42" in str(cell.get("outputs")) for cell in executed.cells)
     source = nbformat.read(root / "book" / "toy.ipynb", as_version=4)
     assert all(not cell.get("outputs") for cell in source.cells if cell.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_plotly_figures_are_interactive_with_the_books_own_plotly_js(built):
+    html = built / "_build" / "html"
+    page = (html / "book" / "toy.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 1 and "Plotly.newPlot" in page and "toy-trace" in page
+    tags = re.findall(r"<script[^>]*\ssrc=[^>]*>", page)
+    assert not [tag for tag in tags if "://" in tag], tags  # no script from another host
+    in_order = [re.search(r'src="([^"]+)"', tag)[1] for tag in tags if not re.search(r"\s(defer|async)", tag)]
+    assert in_order[0].startswith("../_static/plotly.min.js")  # runs first: no AMD loader can be defined yet
+    assert not CDN.search(page), CDN.search(page)
+    import plotly
+
+    bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert (html / "_static" / "plotly.min.js").read_bytes() == bundled.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a headless chromium")
+def test_a_browser_draws_the_figure_offline(built):
+    page = built / "_build" / "html" / "book" / "toy.html"
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert 'class="plotly-graph-div js-plotly-plot"' in dom and 'class="main-svg"' in dom  # Plotly.newPlot ran
+
+
+@pytest.mark.slow
+def test_a_comparison_table_shows_as_an_html_table(built):
+    page = (built / "_build" / "html" / "book" / "toy.html").read_text()
+    assert '<div class="lrfr-comparison"><table>' in page
+    assert "Chai et al. (2023), Table 1: IR Comparison on TinyFace using ResNet-50" in page
+    assert '<td style="text-align:right">-60.56</td>' in page and "SynthFace data, tiny backbone, quick mode" in page
+
+
+@pytest.mark.slow
+def test_widgets_leave_no_state_and_load_no_widget_js(built):
+    executed = nbformat.read(built / "_build" / "src" / "book" / "toy.ipynb", as_version=4)
+    assert "widgets" not in executed.metadata
+    page = (built / "_build" / "html" / "book" / "toy.html").read_text()
+    assert "application/vnd.jupyter.widget-state+json" not in page and "embed-amd" not in page
+
+
+@pytest.mark.slow
+def test_chapter_timings_are_written_as_json_lines(built):
+    lines = (built / "_build" / "timings.jsonl").read_text().splitlines()
+    assert [json.loads(line)["chapter"] for line in lines] == ["toy"]
+    assert timings(built) == [json.loads(line) for line in lines]
+    assert set(timings(built)[0]) == {"chapter", "mode", "seconds"} and timings(built)[0]["mode"] == "quick"
 
 
 def test_a_failing_chapter_is_named_with_its_cell(tmp_path):
@@ -76,3 +148,19 @@ def test_the_real_book_has_a_table_of_contents_with_the_intro_first():
 
     assert toc_entries(ROOT)[0] == "book/intro"
     assert (ROOT / "book" / "intro.md").is_file()
+
+
+def test_bench_book_prints_each_chapter_time_as_a_json_line(tmp_path, monkeypatch, capsys):
+    import lrfr.bench.book as bench_book
+    from lrfr.bench import BENCHMARKS
+
+    def fake_build(root: Path, mode: str, only: list[str] | None) -> None:
+        (root / "_build").mkdir()
+        record = {"chapter": "toy", "mode": mode, "seconds": 1.5}
+        (root / "_build" / "timings.jsonl").write_text(json.dumps(record) + "\n")
+
+    monkeypatch.setattr(bench_book, "build", fake_build)
+    BENCHMARKS.get("book")(["--root", str(tmp_path)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert records[0] == {"bench": "book", "chapter": "toy", "mode": "quick", "seconds": 1.5}
+    assert records[1]["chapter"] == "(whole book, with HTML)" and len(records) == 2

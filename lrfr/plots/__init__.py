@@ -1,5 +1,26 @@
 """Projections and figures shared by the book chapters and the dashboard."""
 
+from lrfr.plots.display import show
+from lrfr.plots.figures import (
+    UI_CENTER,
+    embedding_scatter,
+    erc_figure,
+    heatmap_overlays,
+    histograms,
+    image_grid,
+    line_sweep,
+)
 from lrfr.plots.projections import PROJECTIONS, project
 
-__all__ = ["PROJECTIONS", "project"]
+__all__ = [
+    "PROJECTIONS",
+    "UI_CENTER",
+    "embedding_scatter",
+    "erc_figure",
+    "heatmap_overlays",
+    "histograms",
+    "image_grid",
+    "line_sweep",
+    "project",
+    "show",
+]
