@@ -10,7 +10,7 @@ PORT ?= 8501
 RESULTS ?= results
 STAMP := $(VENV)/.lrfr-installed
 
-.PHONY: venv book test dashboard bench clean
+.PHONY: venv book test browser dashboard bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,12 +25,27 @@ venv: $(STAMP)
 book: $(STAMP)
 	$(BIN)/lrfr book --mode quick
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the dashboard's browser test (tests/test_dashboard_browser.py drives it with
+# Playwright; no browser is ever downloaded by a test tool). Installed with apt-get when missing and we
+# are root; otherwise says how, and the browser test is skipped.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } || \
+		echo "make browser: apt-get could not install chromium; the browser test will be skipped"; \
+	else \
+		echo "make browser: /usr/bin/chromium is missing; run 'sudo apt-get install chromium' (Debian/Ubuntu)" \
+		     "to run the dashboard's browser test (skipped until then)"; \
+	fi
 
 dashboard: $(STAMP)
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
-		--server.headless true -- --results $(RESULTS)
+		--server.headless true --browser.gatherUsageStats false -- --results $(RESULTS)
 
 bench: $(STAMP)
 	$(BIN)/lrfr bench train

@@ -21,6 +21,8 @@ def _register_all() -> None:
     from lrfr.bench import train  # noqa: F401  (registers "train")
     from lrfr.bench import synth, calibration  # noqa: F401  (registers "synth", "calibration")
     from lrfr.bench import search_eval  # noqa: F401  (registers "eval")
+    from lrfr.bench import book  # noqa: F401  (registers "book")
+    from lrfr.bench import dashboard  # noqa: F401  (registers "dashboard")
 
 
 _register_all()
