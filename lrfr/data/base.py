@@ -94,6 +94,8 @@ class FaceDataset(Dataset):
 
     ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
     distinct non-negative labels; ``corrupt`` lists the files a loader skipped as unreadable.
+    After :meth:`keep_in_memory` each resized image is decoded once and then served from memory
+    (before ``transform``, so augmentation stays random per epoch).
     """
 
     def __init__(
@@ -108,15 +110,25 @@ class FaceDataset(Dataset):
         self.transform = transform
         self.corrupt = tuple(corrupt)
         self.num_classes = len({r.label for r in self.records if r.label >= 0})
+        self._memory: dict[int, Tensor] | None = None
+
+    def keep_in_memory(self) -> "FaceDataset":
+        """Keep every resized image after its first read (for small sets read for many epochs)."""
+        self._memory = {} if self._memory is None else self._memory
+        return self
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         record = self.records[index]
-        image = resize(to_tensor(read_image(record.path)), self.input_size)
+        image = self._memory.get(index) if self._memory is not None else None
+        if image is None:
+            image = resize(to_tensor(read_image(record.path)), self.input_size)
+            if self._memory is not None:
+                self._memory[index] = image
         if self.transform is not None:
-            image = self.transform(image)
+            image = self.transform(image.clone() if self._memory is not None else image)
         return {"image": image, "label": torch.tensor(record.label), "index": torch.tensor(index)}
 
     @property

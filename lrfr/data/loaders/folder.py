@@ -79,3 +79,13 @@ def load_unlabelled(
         raise LayoutError(f"{dataset}: {root} holds no images (expected .jpg/.png files directly in it)")
     entries = [Entry(path, None) for path in paths]
     return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify)
+
+
+@DATASETS.register("in_memory")
+def load_in_memory(dataset: str, **kwargs: object) -> FaceDataset:
+    """The dataset that factory ``dataset`` builds from ``kwargs``, its resized images kept in memory
+    after their first read (e.g. ``DataSpec("in_memory", {"dataset": "folder", "root": ...})``)."""
+    built = DATASETS.build(dataset, **kwargs)
+    if not isinstance(built, FaceDataset):
+        raise ValueError(f"dataset factory {dataset!r} built a {type(built).__name__}; expected a FaceDataset")
+    return built.keep_in_memory()

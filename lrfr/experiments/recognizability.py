@@ -1,0 +1,306 @@
+"""Chapter 2: Chai et al. 2023, the recognizability index (RI), the index diversion (ID) loss and
+perceptibility attention, as fine-tuning runs of a pre-trained backbone, and their evaluation.
+
+Every method of Table 4 is one :class:`Method`: a classification head (Table 4's first eight
+rows) or ArcFace plus the ``recognizability`` loss term with Eq. 10's weights (rows I, II, III and
+Ours). A method is fine-tuned from the chapter-1 backbone on the TinyFace-layout training set
+(Sec. 4: "we fine-tune these models using the respective training examples"); the RI methods get
+a second data stream of UI images for the UI center. Evaluation writes the dashboard's run-folder
+contract: an ``explore`` embedding set (raw embeddings v, path, split, native height, learned
+and target RI, distance to the UI center), ``ui_center.json`` and stored 2-D projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.loaders import TinyFaceTest
+from lrfr.experiments.workflow import native_heights
+from lrfr.losses.recognizability import recognizability_index
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.identification import evaluate_identification
+from lrfr.protocols.erc import error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.open_set import identity_templates
+from lrfr.protocols.quality import certainty_ratio, ers_quality, ser_fiq, ui_center
+from lrfr.protocols.verification import pair_scores
+from lrfr.runs import RunFolder
+from lrfr.training.config import (
+    DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
+)
+from lrfr.training.objective import Objective
+from lrfr.training.recognizability import RecognizabilityTerm, recognizability_outputs
+
+EXPLORE_SET = "explore"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of Table 4: a head and, for the RI rows, Eq. 10's weights (alpha L1, beta ID, gamma MSE)."""
+
+    head: str
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+    ri_weights: tuple[float, float, float] | None = None
+
+    @property
+    def uses_ui(self) -> bool:
+        return self.ri_weights is not None
+
+
+DEFAULT_WEIGHTS = (5.0, 2.0, 1.0)  # Sec. 4.2 / Fig. 3: alpha = 5, beta = 2, gamma = 1
+
+
+def table4_methods(alpha: float = 5.0, beta: float = 2.0, gamma: float = 1.0) -> dict[str, Method]:
+    """Table 4's rows in the paper's order; I, II, III keep one of Eq. 10's extra terms each."""
+    return {
+        "Cross Entropy": Method("softmax"),
+        "NormFace": Method("normface"),
+        "CosFace": Method("cosface"),
+        "MV-Softmax": Method("mv_softmax"),
+        "CurricularFace": Method("curricularface"),
+        "MagFace": Method("magface"),
+        "AdaFace": Method("adaface"),
+        "Baseline (ArcFace)": Method("arcface"),
+        "I": Method("arcface", ri_weights=(0.0, beta, 0.0)),
+        "II": Method("arcface", ri_weights=(0.0, 0.0, gamma)),
+        "III": Method("arcface", ri_weights=(alpha, 0.0, 0.0)),
+        "Ours": Method("arcface", ri_weights=(alpha, beta, gamma)),
+    }
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    """Everything of a fine-tuning run except the method (the chapter's parameters)."""
+
+    data_root: str
+    pretrained: str  # run folder (or .safetensors) of the pre-trained backbone
+    backbone: str = "quick"
+    input_size: int = 32
+    embedding_size: int = 128
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 0.05
+    seed: int = 0
+    train_set: str = "tinyface_train"  # a DATASETS factory reading <data_root>/tinyface
+    ri_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. tau, ui_statistics
+    num_workers: int = 0
+
+
+def finetune_config(name: str, method: Method, setting: FineTuning) -> ExperimentConfig:
+    """The ExperimentConfig of ``method`` fine-tuned as ``setting`` says (multistep lr at 2/3 of the epochs)."""
+    root = Path(setting.data_root)
+    terms = [TermSpec(name="cls", kind="classification")]
+    data = {"main": _in_memory(setting.train_set, root / "tinyface", setting.input_size)}
+    if method.ri_weights is not None:
+        alpha, beta, gamma = method.ri_weights
+        kwargs = {"alpha": alpha, "beta": beta, "gamma": gamma, **setting.ri_kwargs}
+        terms.append(TermSpec(name="ri", kind="recognizability", kwargs=kwargs))
+        data["ui"] = _in_memory("ui", root / "ui", setting.input_size)
+    return ExperimentConfig(
+        name=name,
+        train=TrainConfig(
+            seed=setting.seed, epochs=setting.epochs, batch_size=setting.batch_size, num_workers=setting.num_workers,
+            optimizer=OptimizerConfig(lr=setting.lr),
+            schedule=ScheduleConfig(name="multistep", milestones=[max(1, round(2 * setting.epochs / 3))]),
+        ),
+        model=ModelSpec(
+            backbone=setting.backbone,
+            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            heads={"main": HeadSpec(kind=method.head, kwargs=dict(method.head_kwargs))},
+            terms=terms,
+            pretrained=setting.pretrained,
+        ),
+        data=data,
+    )
+
+
+def _in_memory(factory: str, root: Path, input_size: int) -> DataSpec:
+    return DataSpec("in_memory", {"dataset": factory, "root": str(root), "input_size": input_size})
+
+
+def with_weights(method: Method, alpha: float, beta: float, gamma: float) -> Method:
+    """``method`` with Eq. 10's weights replaced (the Fig. 3 sweeps)."""
+    return replace(method, ri_weights=(alpha, beta, gamma))
+
+
+def recognizability_term(objective: Objective) -> RecognizabilityTerm | None:
+    """The model's recognizability term, if it was trained with one."""
+    return next((t for t in objective.terms if isinstance(t, RecognizabilityTerm)), None)
+
+
+# ----------------------------------------------------------------------------- the explore set
+
+
+@dataclass(frozen=True)
+class ExploreSet:
+    """TinyFace test faces (probe, gallery, distractor) and the UI faces, embedded by one model.
+
+    ``embeddings`` are the raw backbone embeddings v; ``attended`` the attention module's v_attn
+    (RI models only); ``ri_learned`` the regression module's output (RI models only); ``ri_target``
+    Eq. 3 with the gallery identity templates as prototypes (NaN without an identity);
+    ``ui_distance`` = 1 - cos(v, UI center); ``norms`` = ||v|| (MagFace's quality).
+    """
+
+    records: tuple[FaceRecord, ...]
+    split: np.ndarray
+    labels: np.ndarray
+    embeddings: np.ndarray
+    norms: np.ndarray
+    center: np.ndarray
+    ui_distance: np.ndarray
+    ri_target: np.ndarray
+    ri_learned: np.ndarray | None
+    attended: np.ndarray | None
+
+    def part(self, *splits: str) -> np.ndarray:
+        """Boolean mask of the rows in ``splits``."""
+        return np.isin(self.split, splits)
+
+
+def explore_set(objective: Objective, test: TinyFaceTest, ui: FaceDataset, batch_size: int = 256) -> ExploreSet:
+    """Embed TinyFace's test sets and the UI set with ``objective`` and score every face (see ExploreSet)."""
+    records = (*test.probe, *test.gallery, *test.distractors, *ui.records)
+    split = np.array(["probe"] * len(test.probe) + ["gallery"] * len(test.gallery)
+                     + ["distractor"] * len(test.distractors) + ["ui"] * len(ui.records))
+    labels = np.array([r.label if s != "ui" else -1 for r, s in zip(records, split)], dtype=np.int64)
+    images = FaceDataset(records, objective.backbone.input_size)
+    term = recognizability_term(objective)
+    if term is not None:
+        stacked = torch.stack([images[i]["image"] for i in range(len(images))])
+        outputs = recognizability_outputs(objective, stacked, batch_size=batch_size)
+        raw, attended, learned = outputs["embedding"], outputs["attended"], outputs["ri_learned"]
+    else:
+        extracted = extract_embeddings(objective.backbone, images, batch_size=batch_size, progress=False)
+        raw, attended, learned = extracted.embeddings * extracted.norms[:, None], None, None
+    center = ui_center(raw[split == "ui"])
+    return ExploreSet(
+        records=records, split=split, labels=labels, embeddings=raw, norms=np.linalg.norm(raw, axis=1),
+        center=center, ui_distance=ers_quality(raw, center),
+        ri_target=_target_ri(raw, labels, split, center), ri_learned=learned, attended=attended,
+    )
+
+
+def _target_ri(embeddings: np.ndarray, labels: np.ndarray, split: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Eq. 3 for every labelled face, the gallery identity templates standing in for the class
+    prototypes w (the test identities are not the training classes); NaN for unlabelled faces."""
+    gallery = split == "gallery"
+    templates, identities = identity_templates(embeddings[gallery], labels[gallery])
+    ri = np.full(len(labels), np.nan)
+    known = np.isin(labels, identities) & (labels >= 0)
+    if known.any():
+        index = np.searchsorted(identities, labels[known])
+        terms = recognizability_index(
+            torch.as_tensor(embeddings[known]), torch.as_tensor(index), torch.as_tensor(templates), torch.as_tensor(center)
+        )
+        ri[known] = terms.ri.numpy()
+    return ri
+
+
+def save_explore_set(run: RunFolder, data: ExploreSet, source: str) -> None:
+    """Write the dashboard contract: embeddings/explore.parquet and ui_center.json."""
+    metadata: dict[str, Any] = {
+        "path": np.array([str(r.path) for r in data.records]),
+        "split": data.split,
+        "native_height": native_heights(data.records),
+        "ri_target": np.nan_to_num(data.ri_target, nan=-1.0),
+        "ui_distance": data.ui_distance,
+    }
+    if data.ri_learned is not None:
+        metadata["ri_learned"] = data.ri_learned
+    run.save_embeddings(EXPLORE_SET, data.embeddings, data.labels, metadata)
+    run.write_json("ui_center.json", {"center": data.center.tolist(), "embedding_set": EXPLORE_SET, "source": source})
+
+
+# ----------------------------------------------------------------------------- quality scores and ERC
+
+
+def ser_fiq_quality(objective: Objective, images: torch.Tensor, passes: int = 20, rate: float = 0.5, seed: int = 0) -> np.ndarray:
+    """SER-FIQ (Terhorst et al. 2020) of ``images`` with the backbone head's own dropout layer set to
+    ``rate`` for the stochastic passes (restored afterwards): dropout before the embedding layer."""
+    dropout = next(m for m in objective.backbone.modules() if isinstance(m, nn.Dropout))
+    original, dropout.p = dropout.p, rate
+    try:
+        return ser_fiq(objective.backbone, images, dropout, passes=passes, seed=seed)
+    finally:
+        dropout.p = original
+
+
+def quality_scores(data: ExploreSet, faces: np.ndarray) -> dict[str, np.ndarray]:
+    """Quality of the faces ``faces`` (mask) by every embedding-based score (higher = better):
+    learned RI (RI models), ERS = distance to the UI center, MagFace's embedding norm, and the
+    CR-FIQA certainty ratio against the gallery templates of the face's own identity (the label is
+    used: an oracle form of CR, which CR-FIQA's regression head learns to predict)."""
+    gallery = data.split == "gallery"
+    templates, identities = identity_templates(data.embeddings[gallery], data.labels[gallery])
+    scores = {
+        "ERS (distance to UI center)": data.ui_distance[faces],
+        "MagFace (norm)": data.norms[faces],
+        "CR-FIQA (certainty ratio)": certainty_ratio(data.embeddings[faces], data.labels[faces], templates, identities),
+    }
+    if data.ri_learned is not None:
+        scores = {"RI (learned)": data.ri_learned[faces], **scores}
+    return scores
+
+
+def erc_curves(
+    data: ExploreSet, qualities: dict[str, np.ndarray], faces: np.ndarray, *, n_genuine: int, n_impostor: int,
+    fmrs: tuple[float, ...] = (1e-3, 1e-4), seed: int = 0,
+) -> dict[str, Any]:
+    """ERC (Sec. 4.3, Fig. 7) on random genuine/impostor pairs of the faces ``faces``: one curve per
+    quality, comparison scores = cosine of ``data``'s embeddings, thresholds fixed on all impostors."""
+    labels = data.labels[faces]
+    pairs, is_genuine = sample_pairs(labels, n_genuine, n_impostor, seed)
+    vectors = data.embeddings[faces]
+    scores = pair_scores(vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+    return {name: error_versus_reject(scores, is_genuine, pair_quality(q, pairs), fmrs=fmrs) for name, q in qualities.items()}
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def tinyface_rank1(data: ExploreSet, vectors: np.ndarray | None = None) -> dict[str, float]:
+    """Rank-1 (%) of the probes against the gallery with and without the distractors (Table 1's
+    columns), using ``vectors`` (default: the raw embeddings v; e.g. the attended embeddings)."""
+    vectors = data.embeddings if vectors is None else vectors
+    probe, gallery = data.part("probe"), data.part("gallery", "distractor")
+    return {
+        setting: 100 * evaluate_identification(
+            vectors[probe], vectors[gallery], data.labels[probe], data.labels[gallery], ranks=(1,), distractors=with_distractors
+        ).cmc[1]
+        for setting, with_distractors in (("w/ dis", True), ("w/o dis", False))
+    }
+
+
+def attended_embedder(objective: Objective, batch_size: int = 256) -> Callable[[Sequence[FaceRecord]], np.ndarray]:
+    """Records -> the attention module's embeddings v_attn (for the benchmark protocols)."""
+
+    def embed(records: Sequence[FaceRecord]) -> np.ndarray:
+        images = FaceDataset(records, objective.backbone.input_size)
+        stacked = torch.stack([images[i]["image"] for i in range(len(images))])
+        return recognizability_outputs(objective, stacked, batch_size=batch_size)["attended"]
+
+    return embed
+
+
+SCFACE_COLUMNS = {"d1": "4.2m", "d2": "2.6m", "d3": "1.0m", "mean": "Avg."}  # Table 2's headers
+
+
+def paper_cells(rows: Sequence[dict[str, Any]], method: str) -> dict[tuple[str, str, str], float]:
+    """Benchmark protocol rows (lrfr.protocols.benchmarks, values in [0, 1]) as Tables 2-3 cells
+    (row = ``method``, column, metric) in percent; SurvFace's AUC has no cell and is left out."""
+    cells = {}
+    for row in rows:
+        metric, value = row["metric"], 100 * row["value"]
+        if row["benchmark"] == "SCface" and row["setting"] in SCFACE_COLUMNS:
+            cells[(method, SCFACE_COLUMNS[row["setting"]], "Rank-1 IR")] = value
+        elif "@" in metric:
+            name, rate = metric.split("=")
+            cells[(method, rate, name)] = value
+    return cells

@@ -1,0 +1,200 @@
+"""Chapter 1: the data sets, a backbone pre-trained on HR faces, and the unrecognizable-identities cluster.
+
+Chai et al. 2023 (Fig. 1a, after Deng et al. 2021): a model pre-trained on HR faces maps
+unrecognizable faces to one cluster; very-low-resolution faces split into those far from its
+center and those close to it. Cheng et al. 2018 (Table 4): the same model recognises synthetic LR
+faces (bicubic down-sampling of HR faces to TinyFace's mean size) better than native LR faces.
+Everything here reads the data through the real datasets' loaders, so it runs on the synthetic
+set (quick mode) and on the real benchmarks (full mode) alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+import torch
+
+from lrfr.data.base import FaceRecord, read_image, resize, to_tensor
+from lrfr.data.loaders import load_folder, load_pairs, load_scface, load_tinyface_test, load_unlabelled
+from lrfr.data.synthface import synthetic_lr
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.identification import evaluate_identification
+from lrfr.training.config import DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TrainConfig
+from lrfr.training.objective import Objective
+
+TINYFACE_MEAN_HEIGHT = 20  # Cheng et al. 2018, Table 2 / Sec. 5.1: TinyFace faces average 20 x 16 px
+
+
+def pretrain_config(
+    data_root: str | Path,
+    *,
+    dataset: str = "folder",
+    dataset_folder: str = "hr",
+    keep_in_memory: bool = True,
+    backbone: str = "quick",
+    input_size: int = 32,
+    embedding_size: int = 128,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    head: str = "arcface",
+    seed: int = 0,
+    num_workers: int = 0,
+) -> ExperimentConfig:
+    """ArcFace training of ``backbone`` on the HR identity set ``<data_root>/<dataset_folder>`` read
+    by the DATASETS factory ``dataset`` ("folder": folder per identity; "recordio": insightface's
+    CASIA-WebFace/MS1M ``train.rec``), standing in for Chai et al.'s VGGFace2 pre-training (Sec. 4).
+
+    SGD, lr divided by 10 at 60% and 85% of the epochs; ``keep_in_memory`` (FaceDataset factories
+    only) decodes each image once, for small sets read for many epochs.
+    """
+    milestones = sorted({max(1, round(epochs * 0.6)), max(1, round(epochs * 0.85))})
+    kwargs = {"root": str(Path(data_root) / dataset_folder), "input_size": input_size}
+    data = DataSpec("in_memory", {"dataset": dataset, **kwargs}) if keep_in_memory else DataSpec(dataset, kwargs)
+    return ExperimentConfig(
+        name=f"pretrain-{backbone}",
+        train=TrainConfig(
+            seed=seed, epochs=epochs, batch_size=batch_size, num_workers=num_workers,
+            optimizer=OptimizerConfig(lr=lr), schedule=ScheduleConfig(name="multistep", milestones=milestones),
+        ),
+        model=ModelSpec(
+            backbone=backbone,
+            backbone_kwargs={"input_size": input_size, "embedding_size": embedding_size},
+            heads={"main": HeadSpec(kind=head)},
+        ),
+        data={"main": data},
+    )
+
+
+@dataclass(frozen=True)
+class DataSets:
+    """The record sets chapter 1 shows and embeds, read by the real loaders."""
+
+    hr: tuple[FaceRecord, ...]
+    tinyface: tuple[FaceRecord, ...]  # probes + gallery + distractors
+    scface_far: tuple[FaceRecord, ...]  # distance 1 (4.2 m)
+    scface_mugshots: tuple[FaceRecord, ...]
+    lfw: tuple[FaceRecord, ...]
+    xqlfw: tuple[FaceRecord, ...]
+    ui: tuple[FaceRecord, ...]
+
+
+def load_data_sets(data_root: str | Path, hr_folder: str | None = "hr") -> DataSets:
+    """Every benchmark's test images under ``data_root`` (the layout ``lrfr data synth`` writes);
+    the HR identity set from ``<data_root>/<hr_folder>`` (none when ``hr_folder`` is None, e.g. a
+    RecordIO pre-training set)."""
+    root = Path(data_root)
+    tinyface = load_tinyface_test(root / "tinyface")
+    scface = load_scface(root / "scface")
+    return DataSets(
+        hr=tuple(load_folder(root / hr_folder).records) if hr_folder else (),
+        tinyface=tinyface.probe + tinyface.gallery + tinyface.distractors,
+        scface_far=scface.probes_at(1),
+        scface_mugshots=scface.mugshots,
+        lfw=load_pairs(root / "lfw", "LFW").records,
+        xqlfw=load_pairs(root / "xqlfw", "XQLFW").records,
+        ui=tuple(load_unlabelled(root / "ui").records),
+    )
+
+
+def sample_images(records: Sequence[FaceRecord], count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` images (uint8 H x W x 3, as stored) drawn from ``records`` without replacement, seeded."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(records), size=min(count, len(records)), replace=False)
+    return [read_image(records[i].path) for i in sorted(chosen)]
+
+
+def synthetic_lr_images(images: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+    """Bicubic down-sampling (PIL-like antialiasing) of square HR images to ``size`` x ``size``."""
+    return list(synthetic_lr(np.stack(images), size))
+
+
+def embed_images(objective: Objective, images: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
+    """(N, D) unit embeddings of in-memory uint8 images, resized to the backbone input (bicubic)."""
+    size = objective.backbone.input_size
+    tensor = torch.stack([resize(to_tensor(image), size) for image in images])
+    return extract_embeddings(objective.backbone, tensor, batch_size=batch_size, progress=False).embeddings
+
+
+def probe_gallery_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (probe, gallery): each identity with >= 2 images gets half its images (rounded
+    down, at least one) as probes and the rest as gallery, like TinyFace's partition (Cheng Table 2);
+    identities with one image go to the gallery."""
+    rng = np.random.default_rng(seed)
+    probe = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        if len(members) >= 2:
+            probe[members[: max(1, len(members) // 2)]] = True
+    return probe, ~probe
+
+
+def synthetic_vs_native_rank1(
+    objective: Objective,
+    hr_records: Sequence[FaceRecord],
+    native: tuple[Sequence[FaceRecord], Sequence[FaceRecord]],
+    *,
+    size: int = TINYFACE_MEAN_HEIGHT,
+    ranks: Sequence[int] = (1, 20, 50),
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Cheng et al. 2018 Table 4 analogue: CMC and mAP of the same model on native LR probes vs
+    gallery (TinyFace, without distractors) and on synthetic LR faces (``hr_records`` bicubic
+    down-sampled to ``size`` px, split per identity into probes and gallery).
+
+    Choice: the synthetic set is square ``size`` x ``size`` (TinyFace's mean is 20 x 16; our
+    synthetic and aligned real faces are square) and comes from another identity set than the
+    native one, as SynLR-MF2 (MegaFace2) did in the paper.
+    """
+    probe_records, gallery_records = native
+    native_probe = embed_images(objective, [read_image(r.path) for r in probe_records])
+    native_gallery = embed_images(objective, [read_image(r.path) for r in gallery_records])
+    labels = np.array([r.label for r in hr_records])
+    synthetic = embed_images(objective, synthetic_lr_images([read_image(r.path) for r in hr_records], size))
+    probe, gallery = probe_gallery_split(labels, seed)
+    results = {
+        "native LR": evaluate_identification(
+            native_probe, native_gallery, [r.label for r in probe_records], [r.label for r in gallery_records], ranks=ranks
+        ),
+        f"synthetic LR ({size} px)": evaluate_identification(
+            synthetic[probe], synthetic[gallery], labels[probe], labels[gallery], ranks=ranks
+        ),
+    }
+    return {
+        name: {**{f"rank-{r}": 100 * v for r, v in result.cmc.items()}, "mAP": 100 * result.mean_average_precision}
+        for name, result in results.items()
+    }
+
+
+def bimodality_coefficient(values: np.ndarray) -> float:
+    """Sarle's bimodality coefficient b = (g^2 + 1) / (k + 3 (n-1)^2 / ((n-2)(n-3))), with g the sample
+    skewness and k the sample excess kurtosis (bias-corrected, as SAS defines them). b > 5/9 ~ 0.556
+    (the value of a uniform distribution) suggests a bimodal (or strongly skewed) distribution."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if x.ndim != 1 or n < 4 or np.ptp(x) == 0:
+        raise ValueError(f"values has shape {x.shape}; expected >= 4 values that are not all equal")
+    d = x - x.mean()
+    m2, m3, m4 = (d**2).mean(), (d**3).mean(), (d**4).mean()
+    skew = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    kurt = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * (m4 / m2**2 - 3) + 6)
+    return float((skew**2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def density_modes(values: np.ndarray, grid: int = 512, floor: float = 0.05) -> int:
+    """Number of modes of a Gaussian kernel density estimate (Scott's bandwidth) of ``values``: local
+    maxima on a ``grid`` over their range whose height is at least ``floor`` times the highest. Unlike
+    the bimodality coefficient, a skewed one-mode distribution counts 1."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.size < 4 or np.ptp(x) == 0:
+        raise ValueError(f"values has shape {x.shape}; expected >= 4 values that are not all equal")
+    points = np.linspace(x.min(), x.max(), grid)
+    density = stats.gaussian_kde(x)(points)
+    peaks = (density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])
+    ends = [density[0] > density[1], density[-1] > density[-2]]
+    heights = np.concatenate([density[[0]][ends[:1]], density[1:-1][peaks], density[[-1]][ends[1:]]])
+    return int((heights >= floor * density.max()).sum())

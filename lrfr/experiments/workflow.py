@@ -1,0 +1,109 @@
+"""What every chapter does first: make sure its data exists, train (or reuse) a run, embed a record set.
+
+A chapter names its data root; in quick mode that root holds the synthetic data set, written here
+on first use (the same seed gives the same bytes, so a second chapter or a re-run reuses it). A
+training run is cached by its configuration: its run folder is named after the experiment and a
+hash of every setting, so a run is re-trained only when one of its parameters changes, and a run
+interrupted between epochs resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lrfr.data.base import FaceDataset, FaceRecord, image_size
+from lrfr.data.writers import PRESETS, write_synthetic
+from lrfr.protocols.embeddings import ExtractedEmbeddings, extract_embeddings
+from lrfr.runs import RunFolder
+from lrfr.training.config import ExperimentConfig
+from lrfr.training.experiment import run_experiment
+from lrfr.training.objective import Objective, build_objective
+
+MANIFEST = "manifest.json"
+
+
+def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -> Path:
+    """``root`` holding the synthetic data set ``preset`` written with ``seed`` (written if absent).
+
+    An existing ``root`` must hold a manifest with the same preset and seed; anything else there is
+    an error rather than silently mixing two data sets.
+    """
+    root = Path(root)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown synthetic preset {preset!r}; expected one of {sorted(PRESETS)}")
+    manifest_path = root / MANIFEST
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        write_synthetic(root, preset, seed=seed, workers=workers)
+        return root
+    if not manifest_path.is_file():
+        raise FileExistsError(f"{root} exists but has no {MANIFEST}; expected a folder written by `lrfr data synth`")
+    manifest = json.loads(manifest_path.read_text())
+    found = (manifest.get("preset"), manifest.get("seed"))
+    if found != (preset, seed):
+        raise FileExistsError(
+            f"{root} holds the synthetic preset {found[0]!r} with seed {found[1]!r}; expected preset {preset!r} "
+            f"with seed {seed}: choose another data root or remove that folder"
+        )
+    return root
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Eight hex digits identifying every setting of ``config`` except its name."""
+    settings = {key: value for key, value in config.to_dict().items() if key != "name"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def cached_run(config: ExperimentConfig, results: str | Path) -> tuple[RunFolder, Objective]:
+    """Train ``config`` in ``results/<name>-<hash>`` unless that run is complete; return it and its model.
+
+    The trained model is in eval mode. A complete run (its last checkpoint is the final epoch) is
+    loaded, not re-trained.
+    """
+    named = ExperimentConfig.from_dict({**config.to_dict(), "name": f"{config.name}-{config_hash(config)}"})
+    path = Path(results) / named.name
+    if path.is_dir() and RunFolder.open(path).latest_checkpoint() == named.train.epochs - 1:
+        return RunFolder.open(path), load_model(path, named)
+    run, objective = run_experiment(named, results, resume=True)
+    return run, objective.eval()
+
+
+def load_model(path: str | Path, config: ExperimentConfig | None = None) -> Objective:
+    """The objective (backbone, heads, terms) of the run folder at ``path`` with its latest weights."""
+    run = RunFolder.open(path)
+    config = config or ExperimentConfig.from_dict(run.config)
+    weights, _ = run.load_checkpoint()
+    classes = {name: _head_classes(weights, name) for name in config.model.heads}
+    objective = build_objective(config.model, _stream_classes(config, classes))
+    objective.load_state_dict(weights)
+    return objective.eval()
+
+
+def _head_classes(weights: dict[str, torch.Tensor], head: str) -> int:
+    key = f"heads.{head}.weight"
+    if key not in weights:
+        raise ValueError(f"checkpoint has no {key!r}; expected a head with a (classes, D) weight")
+    return int(weights[key].shape[0])
+
+
+def _stream_classes(config: ExperimentConfig, classes: dict[str, int]) -> dict[str, int]:
+    """Number of classes per data stream, as the heads sized by a stream name recorded them."""
+    return {spec.num_classes: classes[name] for name, spec in config.model.heads.items() if isinstance(spec.num_classes, str)}
+
+
+def embed(
+    objective: Objective, records: Sequence[FaceRecord], *, batch_size: int = 256, desc: str = "embed"
+) -> ExtractedEmbeddings:
+    """Backbone embeddings of ``records`` (images resized to the backbone's input size, bicubic)."""
+    dataset = FaceDataset(records, objective.backbone.input_size)
+    return extract_embeddings(objective.backbone, dataset, batch_size=batch_size, desc=desc)
+
+
+def native_heights(records: Sequence[FaceRecord]) -> np.ndarray:
+    """(N,) stored image height in pixels of each record (TinyFace keeps native sizes)."""
+    return np.array([image_size(record.path)[0] for record in records], dtype=np.int64)

@@ -1,0 +1,201 @@
+"""The chapters' shared workflow (data, cached runs) and the chapter-1/2 experiment helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from lrfr.data import DATASETS
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.experiments.recognizability import (
+    ExploreSet, _target_ri, finetune_config, FineTuning, paper_cells, table4_methods, tinyface_rank1, with_weights,
+)
+from lrfr.experiments.ui_cluster import bimodality_coefficient, probe_gallery_split
+from lrfr.experiments.workflow import cached_run, config_hash, load_model, synthetic_data
+from lrfr.losses.recognizability import recognizability_index
+from lrfr.references import reference_values
+from lrfr.training.config import DataSpec, ExperimentConfig, ModelSpec, TrainConfig
+
+
+def toy_config(epochs: int = 2) -> ExperimentConfig:
+    return ExperimentConfig(
+        name="toy",
+        train=TrainConfig(epochs=epochs, batch_size=16, progress=False, device="cpu"),
+        model=ModelSpec(backbone="quick", backbone_kwargs={"input_size": 32, "embedding_size": 16}),
+        data={"main": DataSpec("tests.toy:make_toy", {"num_classes": 3, "per_class": 8})},
+    )
+
+
+# ----------------------------------------------------------------------------- workflow
+
+
+def test_synthetic_data_is_written_once_and_a_different_set_is_refused(tmp_path):
+    root = tmp_path / "synth"
+    assert synthetic_data(root, "tiny", seed=3) == root
+    manifest = (root / "manifest.json").read_text()
+    before = (root / "manifest.json").stat().st_mtime_ns
+    synthetic_data(root, "tiny", seed=3)  # reused, not rewritten
+    assert (root / "manifest.json").stat().st_mtime_ns == before
+    assert json.loads(manifest)["seed"] == 3
+    with pytest.raises(FileExistsError, match="preset 'tiny' with seed 3; expected preset 'tiny' with seed 4"):
+        synthetic_data(root, "tiny", seed=4)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "file.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="has no manifest.json"):
+        synthetic_data(tmp_path / "other", "tiny", seed=0)
+    with pytest.raises(ValueError, match="unknown synthetic preset 'huge'"):
+        synthetic_data(tmp_path / "new", "huge", seed=0)
+
+
+def test_config_hash_ignores_the_name_and_follows_every_setting():
+    config = toy_config()
+    renamed = ExperimentConfig.from_dict({**config.to_dict(), "name": "other"})
+    longer = toy_config(epochs=3)
+    assert config_hash(config) == config_hash(renamed)
+    assert config_hash(config) != config_hash(longer)
+    assert len(config_hash(config)) == 8
+
+
+def test_cached_run_trains_once_and_reloads_the_same_model(tmp_path):
+    run, model = cached_run(toy_config(), tmp_path)
+    assert run.path.name == f"toy-{config_hash(toy_config())}" and not model.training
+    weights = run.path / "checkpoints" / "epoch_0001.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again, reloaded = cached_run(toy_config(), tmp_path)
+    assert again.path == run.path and weights.stat().st_mtime_ns == stamp  # not re-trained
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[key], value)
+    other, _ = cached_run(toy_config(epochs=1), tmp_path)
+    assert other.path != run.path
+    torch.testing.assert_close(load_model(run.path).state_dict()["heads.main.weight"], model.state_dict()["heads.main.weight"])
+
+
+def test_keep_in_memory_reads_each_image_once_and_augments_a_copy(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "face.png"
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(path)
+    seen = []
+
+    def transform(image: torch.Tensor) -> torch.Tensor:
+        seen.append(image)
+        return image.mul_(0)  # an in-place transform must not corrupt the kept image
+
+    dataset = FaceDataset([FaceRecord(path, 0, "a", "train")], 4, transform).keep_in_memory()
+    first = dataset[0]["image"]
+    path.unlink()  # served from memory from now on
+    second = dataset[0]["image"]
+    assert float(first.abs().sum()) == 0 and float(second.abs().sum()) == 0
+    assert float(dataset._memory[0].mean()) == pytest.approx(200 / 127.5 - 1, abs=1e-5)
+
+
+def test_the_in_memory_factory_wraps_face_datasets_only(tmp_path):
+    with pytest.raises(ValueError, match="built a ToyFaces; expected a FaceDataset"):
+        DATASETS.build("in_memory", dataset="tests.toy:make_toy")
+
+
+# ----------------------------------------------------------------------------- chapter 1
+
+
+def test_bimodality_coefficient_by_hand_and_against_scipy():
+    # [0, 0, 1, 1]: skewness 0; sample excess kurtosis 3/(2*1) * (5 * (0.0625/0.25^2 - 3) + 6) = -6;
+    # b = (0 + 1) / (-6 + 3 * 9 / (2 * 1)) = 1 / 7.5.
+    assert bimodality_coefficient(np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(1 / 7.5)
+    values = np.random.default_rng(0).normal(size=500)
+    g, k, n = stats.skew(values, bias=False), stats.kurtosis(values, bias=False), len(values)
+    assert bimodality_coefficient(values) == pytest.approx((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+    two_modes = np.concatenate([np.random.default_rng(1).normal(0, 0.1, 500), np.random.default_rng(2).normal(1, 0.1, 500)])
+    assert bimodality_coefficient(two_modes) > 5 / 9 > bimodality_coefficient(values)
+    with pytest.raises(ValueError, match="expected >= 4 values"):
+        bimodality_coefficient(np.ones(10))
+
+
+def test_probe_gallery_split_halves_each_identity():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2])
+    probe, gallery = probe_gallery_split(labels, seed=0)
+    assert (probe ^ gallery).all()
+    assert [int(probe[labels == k].sum()) for k in (0, 1, 2)] == [2, 1, 0]  # 4 // 2, 3 // 2, single -> gallery
+
+
+# ----------------------------------------------------------------------------- chapter 2
+
+
+def test_table4_methods_are_the_papers_rows_with_eq10_weights():
+    methods = table4_methods(alpha=5, beta=2, gamma=1)
+    assert list(methods) == list(dict.fromkeys(r.row for r in reference_values("chai2023", 4)))
+    assert methods["I"].ri_weights == (0, 2, 0) and methods["II"].ri_weights == (0, 0, 1)
+    assert methods["III"].ri_weights == (5, 0, 0) and methods["Ours"].ri_weights == (5, 2, 1)
+    assert methods["MagFace"].ri_weights is None and methods["MagFace"].head == "magface"
+    assert with_weights(methods["Ours"], 1, 2, 3).ri_weights == (1, 2, 3)
+
+
+def test_finetune_config_adds_the_ui_stream_and_term_only_for_ri_methods(tmp_path):
+    setting = FineTuning(data_root=str(tmp_path), pretrained=str(tmp_path / "pre"), ri_kwargs={"tau": 1.0})
+    ours = finetune_config("ours", table4_methods()["Ours"], setting)
+    assert [t.kind for t in ours.model.terms] == ["classification", "recognizability"]
+    assert ours.model.terms[1].kwargs == {"alpha": 5.0, "beta": 2.0, "gamma": 1.0, "tau": 1.0}
+    assert ours.data["ui"].kwargs["root"] == str(tmp_path / "ui") and ours.model.pretrained == str(tmp_path / "pre")
+    cosface = finetune_config("cosface", table4_methods()["CosFace"], setting)
+    assert set(cosface.data) == {"main"} and [t.kind for t in cosface.model.terms] == ["classification"]
+    assert cosface.data["main"].kwargs == {"dataset": "tinyface_train", "root": str(tmp_path / "tinyface"), "input_size": 32}
+    assert cosface.train.schedule.milestones == [4]
+
+
+def explore(embeddings: np.ndarray, labels: list[int], split: list[str]) -> ExploreSet:
+    n = len(labels)
+    center = np.array([0.0, 0.0, 1.0])
+    return ExploreSet(
+        records=(), split=np.array(split), labels=np.array(labels), embeddings=embeddings, norms=np.ones(n),
+        center=center, ui_distance=np.zeros(n), ri_target=np.zeros(n), ri_learned=None, attended=None,
+    )
+
+
+def test_tinyface_rank1_with_and_without_distractors_by_hand():
+    # probe 0 (id 0) is nearest its mate; probe 1 (id 1) is nearest the distractor, then its mate.
+    vectors = np.array([[1, 0, 0], [0, 1, 0.1], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.12]], dtype=np.float32)
+    data = explore(vectors, [0, 1, 0, 1, -1], ["probe", "probe", "gallery", "gallery", "distractor"])
+    assert tinyface_rank1(data) == {"w/ dis": 50.0, "w/o dis": 100.0}
+
+
+def test_target_ri_uses_gallery_templates_as_prototypes():
+    vectors = np.array([[1, 0.2, 0], [1, 0, 0], [0, 1, 0], [0.5, 0.5, 0.7]], dtype=np.float32)
+    labels, split = np.array([0, 0, 1, -1]), np.array(["probe", "gallery", "gallery", "distractor"])
+    center = np.array([0.0, 0.0, 1.0])
+    ri = _target_ri(vectors, labels, split, center)
+    templates = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])  # one gallery face per identity
+    expected = recognizability_index(torch.as_tensor(vectors[:3]), torch.tensor([0, 0, 1]), templates, torch.as_tensor(center)).ri
+    np.testing.assert_allclose(ri[:3], expected.numpy(), rtol=1e-6)
+    assert np.isnan(ri[3])
+    # probe 0 by hand: d_P = 1 - 1/sqrt(1.04), d_N = 1 - 0.2/sqrt(1.04), d_UI = 1
+    d_p, d_n = 1 - 1 / np.sqrt(1.04), 1 - 0.2 / np.sqrt(1.04)
+    assert ri[0] == pytest.approx(d_n / (d_p + 1e-7), rel=1e-4)
+
+
+def test_paper_cells_map_protocol_rows_to_tables_2_and_3():
+    rows = [
+        {"benchmark": "SCface", "setting": "d1", "metric": "rank-1", "value": 0.5},
+        {"benchmark": "SCface", "setting": "mean", "metric": "rank-1", "value": 0.25},
+        {"benchmark": "SurvFace", "setting": "verification", "metric": "TPR@FAR=0.001", "value": 0.1},
+        {"benchmark": "SurvFace", "setting": "verification", "metric": "AUC", "value": 0.9},
+        {"benchmark": "SurvFace", "setting": "open-set identification", "metric": "TPIR20@FPIR=0.3", "value": 0.2},
+    ]
+    assert paper_cells(rows, "Ours") == {
+        ("Ours", "4.2m", "Rank-1 IR"): 50.0, ("Ours", "Avg.", "Rank-1 IR"): 25.0,
+        ("Ours", "0.001", "TPR@FAR"): 10.0, ("Ours", "0.3", "TPIR20@FPIR"): 20.0,
+    }
+
+
+def test_density_modes_counts_separated_modes_not_skew():
+    from lrfr.experiments.ui_cluster import density_modes
+
+    rng = np.random.default_rng(0)
+    assert density_modes(rng.normal(size=2000)) == 1
+    assert density_modes(rng.exponential(size=2000)) == 1  # skewed, one mode (at the left end)
+    assert density_modes(np.concatenate([rng.normal(0, 0.1, 1000), rng.normal(1, 0.1, 1000)])) == 2
+    assert density_modes(np.concatenate([rng.normal(0, 0.1, 1000), rng.normal(1, 0.1, 10)])) == 1  # below the floor
+    with pytest.raises(ValueError, match="expected >= 4 values"):
+        density_modes(np.zeros(3))
