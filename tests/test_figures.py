@@ -128,3 +128,16 @@ def test_show_publishes_plotly_json_and_an_html_fragment_without_plotly_js(monke
     monkeypatch.setattr("IPython.display.display", lambda *args, **kwargs: shown.append((args, kwargs)))
     show(fig)
     assert len(shown) == 1 and shown[0][1] == {"raw": True} and set(shown[0][0][0]) == set(bundle)
+
+
+def test_image_grid_row_titles_sit_left_of_each_row():
+    fig = image_grid(faces(6), ["a"] * 6, columns=3, row_titles=["HR faces", "native LR"])
+    labels = [a for a in fig.layout.annotations if a.text in ("HR faces", "native LR")]
+    assert [a.text for a in labels] == ["HR faces", "native LR"]
+    assert all(a.xanchor == "right" and a.x == 0 for a in labels)
+    assert labels[0].y == pytest.approx(sum(fig.layout.yaxis.domain) / 2)
+    assert labels[1].y == pytest.approx(sum(fig.layout.yaxis4.domain) / 2) and labels[1].y < labels[0].y
+    with pytest.raises(ValueError, match="one row title per row"):
+        image_grid(faces(6), ["a"] * 6, columns=3, row_titles=["only one"])
+    overlays = heatmap_overlays(faces(4), [np.zeros((2, 2))] * 4, ["a"] * 4, columns=2, row_titles=["ArcFace", "Ours"])
+    assert [a.text for a in overlays.layout.annotations if a.text in ("ArcFace", "Ours")] == ["ArcFace", "Ours"]

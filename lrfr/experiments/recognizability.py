@@ -204,7 +204,8 @@ def _target_ri(embeddings: np.ndarray, labels: np.ndarray, split: np.ndarray, ce
 
 
 def save_explore_set(run: RunFolder, data: ExploreSet, source: str) -> None:
-    """Write the dashboard contract: embeddings/explore.parquet and ui_center.json."""
+    """Write the dashboard contract: embeddings/explore.parquet and ui_center.json. ``ri_target`` is
+    -1 for faces without an identity (Eq. 3 is never negative, so -1 cannot be a real RI)."""
     metadata: dict[str, Any] = {
         "path": np.array([str(r.path) for r in data.records]),
         "split": data.split,

@@ -55,13 +55,30 @@ def _image_subplots(count: int, titles: Sequence[str], columns: int) -> go.Figur
     return fig
 
 
-def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], columns: int = 8) -> go.Figure:
-    """(H, W, 3) uint8 images in a grid, one titled panel each (HR / LR samples, lowest-RI faces)."""
+def image_grid(
+    images: Sequence[np.ndarray], titles: Sequence[str], columns: int = 8, row_titles: Sequence[str] | None = None
+) -> go.Figure:
+    """(H, W, 3) uint8 images in a grid, one titled panel each (HR / LR samples, lowest-RI faces);
+    ``row_titles`` (one per row) are written left of the rows, so the panel titles can stay short."""
     arrays = _rgb_images(images)
     fig = _image_subplots(len(arrays), titles, columns)
     for index, image in enumerate(arrays):
         fig.add_trace(_image_trace(image, titles[index]), row=index // columns + 1, col=index % columns + 1)
+    if row_titles is not None:
+        _label_rows(fig, list(row_titles), len(arrays), columns)
     return fig
+
+
+def _label_rows(fig: go.Figure, row_titles: list[str], count: int, columns: int) -> None:
+    """Right-aligned labels left of each row of ``count`` panels (at the height of its first panel)."""
+    rows = math.ceil(count / columns)
+    if len(row_titles) != rows:
+        raise ValueError(f"expected one row title per row ({rows}), got {len(row_titles)}")
+    for row, title in enumerate(row_titles):
+        axis = fig.layout[f"yaxis{row * columns + 1 if row * columns else ''}"]
+        fig.add_annotation(text=title, x=0, xref="paper", xanchor="right", xshift=-8, showarrow=False,
+                           y=sum(axis.domain) / 2, yref="paper", yanchor="middle", align="right")
+    fig.update_layout(margin=dict(l=40 + 7 * max(map(len, row_titles))))
 
 
 def histograms(groups: dict[str, np.ndarray], title: str, xaxis: str, bins: int = 40) -> go.Figure:
@@ -133,8 +150,9 @@ def line_sweep(x: Sequence[float], series: dict[str, Sequence[float]], title: st
 
 
 def heatmap_overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str],
-                     columns: int = 6, opacity: float = 0.45) -> go.Figure:
-    """Each face with its (h, w) attention / Grad-CAM map stretched over it, on one shared colour scale."""
+                     columns: int = 6, opacity: float = 0.45, row_titles: Sequence[str] | None = None) -> go.Figure:
+    """Each face with its (h, w) attention / Grad-CAM map stretched over it, on one shared colour
+    scale; ``row_titles`` as in :func:`image_grid`."""
     arrays = _rgb_images(images)
     if len(maps) != len(arrays):
         raise ValueError(f"expected one map per image ({len(arrays)}), got {len(maps)}")
@@ -147,4 +165,6 @@ def heatmap_overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], t
         fig.add_trace(go.Heatmap(z=heat, x0=dx / 2 - 0.5, dx=dx, y0=dy / 2 - 0.5, dy=dy, opacity=opacity,
                                  coloraxis="coloraxis", name=titles[index]), **cell)
     fig.update_layout(coloraxis=dict(colorscale="Jet"))
+    if row_titles is not None:
+        _label_rows(fig, list(row_titles), len(arrays), columns)
     return fig

@@ -11,6 +11,7 @@ Stored projections: a chapter that projects an embedding set keeps the points in
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,10 @@ def project(embeddings: np.ndarray, method: str = "pca", dims: int = 2, seed: in
     import umap
 
     neighbours = min(15, len(unit) - 1)
-    return umap.UMAP(n_components=dims, metric="cosine", n_neighbors=neighbours,
-                     random_state=seed).fit_transform(unit)
+    with warnings.catch_warnings():  # a seed makes UMAP single-threaded, which it warns about: intended
+        warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
+        return umap.UMAP(n_components=dims, metric="cosine", n_neighbors=neighbours,
+                         random_state=seed).fit_transform(unit)
 
 
 def _check_method(method: str, dims: int) -> None:
