@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dash_data as data_  # noqa: E402
 import dash_views as views  # noqa: E402
-from lrfr.plots.projections import PROJECTIONS  # noqa: E402
+from lrfr.plots.projections import PROJECTIONS, stored_methods  # noqa: E402
 from lrfr.losses.recognizability import project_away_from_ui  # noqa: E402
 from lrfr.protocols.explore import center_position, neighbours  # noqa: E402
 from lrfr.protocols.quality import ers_quality  # noqa: E402
@@ -66,7 +66,8 @@ def sidebar(root: Path, runs: list[Path]) -> dict:
     st.sidebar.header("view")
     controls = {
         "runs": {prefix: path for prefix, path in chosen.items() if path is not None},
-        "method": st.sidebar.radio("projection", PROJECTIONS, horizontal=True, key="method"),
+        "method": st.sidebar.radio("projection", PROJECTIONS, index=PROJECTIONS.index(
+            (stored_methods(chosen["primary"]) or ["pca"])[0]), horizontal=True, key="method"),
         "dims": st.sidebar.radio("dimensions", (2, 3), horizontal=True, key="dims"),
         "colour": st.sidebar.selectbox("colour by", list(COLOURS), key="colour"),
         "k": st.sidebar.number_input("neighbours k", 1, 20, 5, key="k"),

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lrfr.losses.recognizability import project_away_from_ui
-from lrfr.plots.projections import load_projection, project, save_projection
+from lrfr.plots.projections import load_projection, project, save_projection, stored_methods
 from lrfr.protocols import evaluate_identification, ui_center
 from lrfr.protocols.explore import (
     center_position,
@@ -297,3 +297,12 @@ def test_a_stored_projection_of_the_wrong_length_is_recomputed(tmp_path, monkeyp
     app = app_on(tmp_path, monkeypatch)
     assert not app.exception and not app.error
     assert "the stored one has 5 rows for 160 embeddings; computed here" in " ".join(c.value for c in app.caption)
+
+
+def test_stored_methods_list_the_stored_projections_in_order(tmp_path):
+    run = tmp_path / "run"
+    assert stored_methods(None) == [] and stored_methods(run) == []
+    (run / "projections").mkdir(parents=True)
+    for name in ("explore.umap.2d.parquet", "explore.tsne.3d.parquet", "test.pca.2d.parquet"):
+        (run / "projections" / name).write_bytes(b"")
+    assert stored_methods(run) == ["pca", "umap"] and stored_methods(run, dims=3) == ["tsne"]

@@ -90,3 +90,10 @@ def load_projection(run: RunFolder, embedding_set: str, method: str, dims: int) 
     if missing:
         raise RunFolderError(f"{path} has columns {table.column_names}; expected {list(AXES[:dims])} (missing {missing})")
     return np.stack([table.column(axis).to_numpy().astype(np.float32) for axis in AXES[:dims]], axis=1)
+
+
+def stored_methods(run_path: Path | None, dims: int = 2) -> list[str]:
+    """The methods (in PROJECTIONS order) with a stored ``dims``-D projection of any set in the run
+    folder ``run_path`` (none for None), e.g. to open a chapter's run on the projection it stored."""
+    folder = Path(run_path) / PROJECTIONS_DIR if run_path is not None else None
+    return [m for m in PROJECTIONS if folder is not None and any(folder.glob(f"*.{m}.{dims}d.parquet"))]
