@@ -12,7 +12,8 @@ import dataclasses
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.data.calibration import CalibrationConfig, measure_degradation_curve
 
-_SIZES = ("train_identities", "train_images", "test_identities", "probes_per_identity", "epochs", "seed")
+_SIZES = ("train_identities", "train_images", "test_identities", "probes_per_identity", "epochs", "seed",
+          "input_size")
 
 
 @BENCHMARKS.register("calibration")
