@@ -35,25 +35,25 @@ def test_bad_calibration_settings_are_named():
 
 @pytest.mark.slow
 def test_degradation_curve_has_the_shape_of_real_faces():
-    # CPU-sized: a 32-px model input (the protocol's default is 64 px, about 4x the training cost), on which
-    # the knee is softer than in the default calibration; checked to pass for seeds 0 and 1.
+    # The protocol's 64-px input and 1,000 test identities, with less training than the default (about
+    # 2.5 minutes on 2 CPU cores; HR rank-1 about 19 % instead of 53 %). Checked for seeds 0 and 1.
     config = CalibrationConfig(
-        train_identities=600, train_images=10, test_identities=300, probes_per_identity=2, epochs=20,
-        input_size=32, synthetic_sizes=(112, 32, 24, 20, 16, 14, 8), native_sizes=(20, 16), progress=False,
+        train_identities=600, train_images=10, test_identities=1000, probes_per_identity=2, epochs=12,
+        synthetic_sizes=(112, 32, 24, 20, 16, 14, 8), native_sizes=(20, 16), progress=False,
     )
     settings, records = measure_degradation_curve(config)
     synthetic = {r["probe_px"]: r["rank1"] for r in records if r["kind"] == "synthetic"}
     native = {r["probe_px"]: r["rank1"] for r in records if r["kind"] == "native"}
     verification = {r["probe_px"]: r["verification_acc"] for r in records if r["kind"] == "synthetic"}
     sizes = sorted(synthetic, reverse=True)
-    assert all(synthetic[b] <= synthetic[a] + 3 for a, b in zip(sizes, sizes[1:])), synthetic
+    assert settings["input_size"] == 64 and settings["chance_rank1"] == 0.1
+    assert all(synthetic[b] <= synthetic[a] + 1.5 for a, b in zip(sizes, sizes[1:])), synthetic  # monotone fall
     assert 10 < synthetic[112] < 98, synthetic  # learned, but identities are not trivially separable
-    assert synthetic[32] >= 0.8 * synthetic[112], synthetic  # flat down to 32 px
-    # the knee (at this small scale it is softer than with the default CalibrationConfig: see the report)
-    assert synthetic[14] <= 0.8 * synthetic[24] and synthetic[24] - synthetic[14] >= 5, synthetic
-    assert synthetic[8] <= 0.5 * synthetic[14], synthetic
-    assert synthetic[8] <= 8.0, synthetic  # towards chance (1 / 300 = 0.33 %)
-    assert verification[112] > verification[8] + 5, verification
+    assert synthetic[32] >= 0.7 * synthetic[112], synthetic  # nearly flat down to 32 px
+    assert synthetic[24] >= 0.35 * synthetic[112], synthetic  # the fall has not happened by 24 px ...
+    assert synthetic[14] <= 0.45 * synthetic[24] and synthetic[24] - synthetic[14] >= 4, synthetic  # ... but by 14
+    assert synthetic[8] <= 0.5 * synthetic[14] and synthetic[8] <= 1.5, synthetic  # towards chance (0.1 %)
+    assert verification[112] > verification[8] + 10, verification
     for size in (20, 16):
         assert native[size] < synthetic[size], (native, synthetic)
 

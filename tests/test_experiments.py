@@ -51,6 +51,28 @@ def test_synthetic_data_is_written_once_and_a_different_set_is_refused(tmp_path)
         synthetic_data(tmp_path / "new", "huge", seed=0)
 
 
+def test_synthetic_data_from_another_generator_version_is_written_again(tmp_path, capsys):
+    root = synthetic_data(tmp_path / "synth", "tiny", seed=3)
+    manifest = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**manifest, "generator_version": "old"}))
+    (root / "stale.txt").write_text("from the old version")
+    synthetic_data(root, "tiny", seed=3)
+    assert "writing it again" in capsys.readouterr().out
+    assert json.loads((root / "manifest.json").read_text()) == manifest
+    assert not (root / "stale.txt").exists() and not (tmp_path / ".synth.rewrite").exists()
+
+
+def test_config_hash_follows_the_version_of_the_synthetic_data_it_reads(tmp_path):
+    root = tmp_path / "synth"
+    (root / "hr").mkdir(parents=True)
+    config = ExperimentConfig(name="x", data={"main": DataSpec("folder", {"root": str(root / "hr")})})
+    plain = config_hash(config)  # no manifest: data not written by lrfr data synth
+    (root / "manifest.json").write_text(json.dumps({"generator_version": "a", "writer_version": 1}))
+    first = config_hash(config)
+    (root / "manifest.json").write_text(json.dumps({"generator_version": "b", "writer_version": 1}))
+    assert len({plain, first, config_hash(config)}) == 3
+
+
 def test_config_hash_ignores_the_name_and_follows_every_setting():
     config = toy_config()
     renamed = ExperimentConfig.from_dict({**config.to_dict(), "name": "other"})

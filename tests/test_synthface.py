@@ -10,6 +10,11 @@ import pytest
 from PIL import Image
 
 from lrfr.cli import main
+from types import SimpleNamespace
+
+import torch
+
+from lrfr.data import synthface
 from lrfr.data.synthface import FINE, SynthFace, sample_grid, synthetic_lr
 
 IDS = np.array([0, 0, 1, 5, 5, 9, 12, 40])
@@ -95,6 +100,52 @@ def test_similar_identities_are_closer_than_random_pairs():
     assert all(p.categorical == params[p.parent].categorical for p in copies)
     assert all(0 <= v <= 1 for p in params for v in p.vector()) and len(params[0].vector()) == len(FINE)
     assert SynthFace(similar_fraction=0.0).identity(50).parent == -1
+
+
+def test_coarse_cues_are_shared_by_population_groups():
+    """Skin tone names the group; each GROUP_OPTIONS attribute takes at most its group's few values."""
+    table = synthface.identity_table(0, np.arange(3000), 0.2)
+    groups = np.unique(table["skin"])
+    assert len(groups) == len(synthface.SKIN)
+    for name, options in synthface.GROUP_OPTIONS.items():
+        for group in groups:
+            assert len(np.unique(table[name][table["skin"] == group])) <= options, (name, group)
+    fine = np.stack([table[name] for name in FINE], 1)
+    assert len(np.unique(fine.round(6), axis=0)) > 2900  # identities still differ individually
+
+
+def test_relief_waves_lie_in_the_band_and_copies_keep_their_parents_waves():
+    table = synthface.identity_table(0, np.arange(400), 0.3)
+    relief, parent = table["relief"], table["parent"]
+    wavelength = 2 * np.pi / np.hypot(relief[..., 0], relief[..., 1])
+    low, high = synthface.RELIEF_BAND
+    assert relief.shape == (400, synthface.RELIEF_WAVES, 4)
+    assert wavelength.min() >= low - 1e-9 and wavelength.max() <= high + 1e-9
+    np.testing.assert_allclose((relief[..., 3] ** 2).sum(1) / 2, 1.0)  # unit variance of the wave sum
+    copies = np.flatnonzero(parent >= 0)
+    assert len(copies) > 50
+    np.testing.assert_allclose(relief[copies, :, :2], relief[parent[copies], :, :2])
+    assert not np.allclose(relief[copies, :, 2], relief[parent[copies], :, 2])  # phases jittered
+    others = (copies + 1) % 400
+    assert not np.allclose(relief[copies, :, :2], relief[others, :, :2])
+
+
+def test_relief_shading_matches_its_formula():
+    """One wave on a flat grey canvas: 1 + A * window * w cos(kx x + ky y + phase) inside the window, 1 outside."""
+    kx, ky, phase, weight = 0.5, -0.3, 0.7, np.sqrt(2.0)
+    batch = SimpleNamespace(relief=torch.tensor([[[kx, ky, phase, weight]]], dtype=torch.float32),
+                            face=torch.ones(1))
+    canvas = torch.full((1, 3, 112, 112), 0.5)
+    synthface._shade_relief(canvas, batch)
+    cx, cy, a, h = synthface.RELIEF_WINDOW
+    x = np.arange(112) + 0.5
+    window = np.clip(1 - ((x[None, :] - cx) / a) ** 2 - ((x[:, None] - cy) / h) ** 2, 0, 1)
+    expected = 0.5 * (1 + synthface.RELIEF_AMPLITUDE * window * weight
+                      * np.cos(kx * x[None, :] + ky * x[:, None] + phase))
+    np.testing.assert_allclose(canvas[0, 1].numpy(), expected, atol=1e-5)
+    faceless = torch.full((1, 3, 112, 112), 0.5)
+    synthface._shade_relief(faceless, SimpleNamespace(relief=batch.relief, face=torch.zeros(1)))
+    assert torch.equal(faceless, torch.full((1, 3, 112, 112), 0.5))
 
 
 def test_ui_images_are_small_dark_and_low_contrast(generator, hr):

@@ -403,7 +403,7 @@ def write_images(
     progress.close()
 
 
-def _generator_version() -> str:
+def generator_version() -> str:
     """SynthFace's source hash: files written by another generator version differ."""
     from lrfr.data import synthface
 
@@ -437,7 +437,7 @@ def write_synthetic(
             _write_side_files(plan, staging)
         manifest = {
             "generator": "SynthFace",
-            "generator_version": _generator_version() if generator is None else type(generator).__name__,
+            "generator_version": generator_version() if generator is None else type(generator).__name__,
             "writer_version": WRITER_VERSION,
             "preset": preset if isinstance(preset, str) else "custom",
             "sizes": asdict(sizes),

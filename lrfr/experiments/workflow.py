@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from lrfr.data.base import FaceDataset, FaceRecord, image_size
-from lrfr.data.writers import PRESETS, write_synthetic
+from lrfr.data.writers import PRESETS, generator_version, write_synthetic
 from lrfr.protocols.embeddings import ExtractedEmbeddings, extract_embeddings
 from lrfr.runs import RunFolder
 from lrfr.training.config import ExperimentConfig
@@ -32,7 +33,8 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
     """``root`` holding the synthetic data set ``preset`` written with ``seed`` (written if absent).
 
     An existing ``root`` must hold a manifest with the same preset and seed; anything else there is
-    an error rather than silently mixing two data sets.
+    an error rather than silently mixing two data sets. One written by another SynthFace version is
+    written again (beside it, then swapped in), since it is a pure function of (preset, seed, version).
     """
     root = Path(root)
     if preset not in PRESETS:
@@ -50,13 +52,37 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
             f"{root} holds the synthetic preset {found[0]!r} with seed {found[1]!r}; expected preset {preset!r} "
             f"with seed {seed}: choose another data root or remove that folder"
         )
+    if manifest.get("generator_version") != generator_version():
+        print(f"{root} was written by SynthFace version {manifest.get('generator_version')}; writing it again "
+              f"with version {generator_version()}")
+        fresh = root.with_name(f".{root.name}.rewrite")
+        if fresh.exists():
+            shutil.rmtree(fresh)
+        write_synthetic(fresh, preset, seed=seed, workers=workers)
+        shutil.rmtree(root)
+        fresh.rename(root)
     return root
 
 
 def config_hash(config: ExperimentConfig) -> str:
-    """Eight hex digits identifying every setting of ``config`` except its name."""
+    """Eight hex digits identifying every setting of ``config`` except its name, and the version of the
+    synthetic data its streams read (so a run trained on data from an older generator is not reused)."""
     settings = {key: value for key, value in config.to_dict().items() if key != "name"}
+    versions = {name: data_version(spec.kwargs["root"]) for name, spec in config.data.items() if "root" in spec.kwargs}
+    if any(versions.values()):
+        settings["data_versions"] = versions
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def data_version(root: str | Path) -> str | None:
+    """The generator and writer version in the manifest of the synthetic data set holding ``root`` (the
+    data root itself or one of its two parents), or None for data not written by ``lrfr data synth``."""
+    root = Path(root)
+    for folder in (root, *root.parents[:2]):
+        if (folder / MANIFEST).is_file():
+            manifest = json.loads((folder / MANIFEST).read_text())
+            return f"{manifest.get('generator_version')}/{manifest.get('writer_version')}"
+    return None
 
 
 def cached_run(config: ExperimentConfig, results: str | Path) -> tuple[RunFolder, Objective]:
