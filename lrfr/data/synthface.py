@@ -193,7 +193,7 @@ def _relief(seed: int, indices: np.ndarray, parent: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------- conditions
 def condition_table(seed: int, identities: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image nuisance of image ``images[n]`` of identity ``identities[n]``."""
-    u = uniforms(seed, _CONDITION, identities, images, 51)
+    u = uniforms(seed, _CONDITION, identities, images, 52)
     z = _normal(u)
     return {
         "yaw": np.clip(0.1 * z[:, 0], -0.35, 0.35), "pitch": np.clip(0.08 * z[:, 1], -0.2, 0.2),
@@ -204,7 +204,7 @@ def condition_table(seed: int, identities: np.ndarray, images: np.ndarray) -> di
         "tint": 1.0 + 0.03 * z[:, 14:17] + 0.07 * z[:, 40:41] * np.array([1.0, 0.0, -1.0]),
         "skin_jitter": 0.12 * z[:, 17:18] + 0.02 * z[:, 44:47],
         "hair_jitter": 0.25 * z[:, 20:21] + 0.05 * z[:, 48:51], "hairline_jitter": 1.5 * z[:, 41],
-        "glasses_off": u[:, 42] < 0.3, "hat": u[:, 43] < 0.15, "restyle": u[:, 47],
+        "glasses_off": u[:, 42] < 0.5, "shaved": u[:, 51] < 0.4, "hat": u[:, 43] < 0.15, "restyle": u[:, 47],
         "scene": (u[:, 23] * len(SCENE)).astype(np.int64), "scene_tilt": z[:, 24:26] * 0.25,
         "clutter": u[:, 26:35].reshape(-1, 3, 3),
         "clothes": u[:, 35:38],
@@ -299,7 +299,7 @@ def _coarse_layer(b: _Batch) -> torch.Tensor:
     _over(canvas, cap * hair_cover[:, None, None], b.hair)
     beard = _ellipse(x, y, centre, head_cy + 14, p["head_w"] * 0.8, torch.full((n,), 24.0))
     beard = beard * (y[None, :, None] - (p["eye_y"] + p["nose_len"] + 2)[:, None, None]).clamp_(0, 1)
-    _over(canvas, beard * (b.opt["beard"] * face * 0.8)[:, None, None], b.hair)
+    _over(canvas, beard * (b.opt["beard"] * (1 - _t(b.c["shaved"])) * face * 0.8)[:, None, None], b.hair)
     hat = _ellipse(x, y, centre, head_cy - 14, p["head_w"] + 4, torch.full((n,), 30.0))
     hat = hat * ((head_cy - 24)[:, None, None] - y[None, :, None]).mul_(0.5).add_(0.5).clamp_(0, 1)
     _over(canvas, hat * (_t(b.c["hat"]) * face)[:, None, None], _t(SCENE[(b.c["scene"] + 4) % len(SCENE)]) * 0.8)
