@@ -7,9 +7,9 @@ vectorised over a batch with torch: soft-edged ellipses evaluated on coordinate 
 Layout (canonical frame, 112 x 112, face centred at x = 56): the coarse layers (background clutter,
 clothes, hair, head, ears, beard) are drawn at 56 x 56 and upsampled; the fine features (eyes, brows,
 glasses, nose, mouth, mole) are drawn at 112 x 112 inside fixed windows, mirrored about the face's axis so
-that each left/right pair costs one evaluation, over the identity's relief shading. Lighting is applied in the canonical frame, then one
-``grid_sample`` applies pose (yaw/pitch as smooth horizontal/vertical feature shifts, roll, scale) and crop
-misalignment; occluders are composited last.
+that each left/right pair costs one evaluation, over the identity's relief shading. Lighting is applied in
+the canonical frame, then one ``grid_sample`` applies pose (yaw/pitch as smooth horizontal/vertical feature
+shifts, roll, scale) and crop misalignment; occluders are composited last.
 
 Identity information lives mostly at mid/fine scales: feature geometry (sizes, spacings and tilts, a few to
 about ten pixels at 112 px) and the relief shading (wavelengths 8-16 px). Coarse cues (skin tone, hair colour

@@ -68,7 +68,8 @@ def config_hash(config: ExperimentConfig) -> str:
     """Eight hex digits identifying every setting of ``config`` except its name, and the version of the
     synthetic data its streams read (so a run trained on data from an older generator is not reused)."""
     settings = {key: value for key, value in config.to_dict().items() if key != "name"}
-    versions = {name: data_version(spec.kwargs["root"]) for name, spec in config.data.items() if "root" in spec.kwargs}
+    versions = {name: data_version(spec.kwargs["root"]) for name, spec in config.data.items()
+                if "root" in spec.kwargs}
     if any(versions.values()):
         settings["data_versions"] = versions
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
