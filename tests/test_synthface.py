@@ -4,16 +4,14 @@ identities, the unrecognizable set, argument errors and the benchmark."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lrfr.cli import main
-from types import SimpleNamespace
-
-import torch
-
 from lrfr.data import synthface
 from lrfr.data.synthface import FINE, SynthFace, sample_grid, synthetic_lr
 

@@ -6,12 +6,12 @@ training identities. The input is 64 px rather than the quick mode's 32 px so th
 that the probes lose between 32 and 14 px: with a 32-px input, probes of 112, 64 and 32 px are the same image
 to the model, and it leans on coarse cues that survive down-sampling, which softens the knee of the curve.
 On 1,000 held-out identities (as many as the real measurement; chance rank-1 is 0.1 %) the gallery is one HR
-image per identity and the probes are other images of the same
-identities, either bicubic-degraded to ``r`` px (synthetic LR) or passed through the native camera chain at
-height ``r`` (native LR), then bicubic-resized to the model input. Rank-1 is the
-nearest gallery image by cosine; verification accuracy is on balanced HR-LR pairs (genuine: a probe and
-its own gallery image; impostor: a probe and a random other identity's gallery image) with the threshold
-chosen by 10-fold cross-validation (best threshold on nine folds, accuracy on the tenth, averaged).
+image per identity and the probes are other images of the same identities, either bicubic-degraded to ``r``
+px (synthetic LR) or passed through the native camera chain at height ``r`` (native LR), then bicubic-resized
+to the model input. Rank-1 is the nearest gallery image by cosine; verification accuracy is on balanced
+HR-LR pairs (genuine: a probe and its own gallery image; impostor: a probe and a random other identity's
+gallery image) with the threshold chosen by 10-fold cross-validation (best threshold on nine folds, accuracy
+on the tenth, averaged).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ NATIVE_SIZES = (32, 24, 20, 16, 14, 12, 8)
 
 @dataclass
 class CalibrationConfig:
-    """Sizes of a calibration run (the defaults take about 10 minutes on 2 CPU cores and about a minute on
+    """Sizes of a calibration run (the defaults take about 8 minutes on 2 CPU cores and about a minute on
     one H100; training at the 64-px input costs about 4x the 32-px input)."""
 
     seed: int = 0

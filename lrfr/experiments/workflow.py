@@ -52,9 +52,10 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
             f"{root} holds the synthetic preset {found[0]!r} with seed {found[1]!r}; expected preset {preset!r} "
             f"with seed {seed}: choose another data root or remove that folder"
         )
-    if manifest.get("generator_version") != generator_version():
+    version = generator_version()
+    if manifest.get("generator_version") != version:
         print(f"{root} was written by SynthFace version {manifest.get('generator_version')}; writing it again "
-              f"with version {generator_version()}")
+              f"with version {version}")
         fresh = root.with_name(f".{root.name}.rewrite")
         if fresh.exists():
             shutil.rmtree(fresh)
