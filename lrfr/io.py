@@ -17,7 +17,7 @@ import secrets
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
@@ -175,6 +175,13 @@ def _unpickling_reason(error: pickle.UnpicklingError) -> str:
 def load_torch(path: str | os.PathLike[str]) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def leaves_folder(name: str) -> bool:
+    """Whether the relative path ``name`` (from a list file or an archive) could reach outside the folder
+    it is joined to: empty, absolute, with a drive letter, a NUL byte or a ``..`` part (``/`` or ``\\``)."""
+    posix = PurePosixPath(name.replace("\\", "/"))
+    return not name or "\0" in name or posix.is_absolute() or ".." in posix.parts or bool(re.match(r"^[A-Za-z]:", name))
 
 
 @contextmanager
