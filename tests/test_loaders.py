@@ -440,5 +440,5 @@ def test_verification_bin_bad_structure(tmp_path):
     with pytest.raises(LayoutError, match="c.bin does not exist"):
         load_verification_bin(tmp_path / "c.bin")
     (tmp_path / "d.bin").write_bytes(b"")
-    with pytest.raises(pickle.UnpicklingError, match=r"cannot read .*d.bin \(EOFError):
+    with pytest.raises(pickle.UnpicklingError, match=r"cannot read .*d.bin \(EOFError"):
         load_verification_bin(tmp_path / "d.bin")
