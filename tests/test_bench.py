@@ -21,6 +21,8 @@ def test_bench_train_prints_json_lines(capsys):
     assert mobile["parameters"] == 2_059_520
 
 
-def test_unknown_benchmark_is_named():
+def test_unknown_benchmark_is_named(capsys):
+    assert main(["bench", "nope"]) == 1
+    assert "lrfr bench: KeyError: unknown benchmark 'nope'" in capsys.readouterr().err
     with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
-        main(["bench", "nope"])
+        main(["--debug", "bench", "nope"])
