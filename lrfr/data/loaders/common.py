@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import scipy.io
 from tqdm.auto import tqdm
 
 from lrfr.data.base import (
@@ -26,6 +25,7 @@ from lrfr.data.base import (
     read_image,
     scan_images,
 )
+from lrfr.data.loaders.matfile import read_mat
 from lrfr.io import leaves_folder
 
 
@@ -165,13 +165,7 @@ def read_mat_table(path: Path, dataset: str, columns: int = 1) -> tuple[list[tup
     The variables are found by role, whatever their names: exactly one holding strings (a cell array
     of names, or an n x ``columns`` cell of pairs) and at most one numeric one with one id per row.
     """
-    try:
-        variables = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-    except Exception as error:  # scipy raises MatReadError, IndexError, ValueError, struct/zlib errors ... on bad bytes
-        raise LayoutError(
-            f"{dataset}: cannot read .mat file {path} ({type(error).__name__}: {error}); expected a MATLAB "
-            "v4-v7.2 file holding a cell array of image names"
-        ) from None
+    variables = read_mat(path, dataset)
     found = ", ".join(f"{k} ({v.dtype}, shape {v.shape})" for k, v in variables.items()) or "no variables"
     textual = [k for k, v in variables.items() if v.dtype.kind in "OU"]
     numeric = [k for k, v in variables.items() if v.dtype.kind in "iuf"]

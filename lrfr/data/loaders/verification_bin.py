@@ -110,7 +110,7 @@ def _images(values: Any, path: Path, expected: str) -> tuple[bytes, ...]:
             value = value.tobytes()
         if not isinstance(value, (bytes, bytearray)):
             kind = f"{type(value).__name__}" + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
-            raise VerificationBinError(f"{path}: image {index} is a {kind}; {expected}")
+            raise VerificationBinError(f"{path}: image {index} is of type {kind}; {expected}")
         images.append(bytes(value))
     return tuple(images)
 
