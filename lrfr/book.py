@@ -123,15 +123,16 @@ def _fits(value: object, type_name: str) -> bool:
     return isinstance(value, _TYPES[base])
 
 
-def execute_chapter(notebook: Path, output: Path, mode: str, cwd: Path) -> None:
-    """Run one chapter with papermill; on failure raise :class:`ChapterError` naming the cell."""
+def execute_chapter(notebook: Path, output: Path, mode: str, cwd: Path, overrides: dict | None = None) -> None:
+    """Run one chapter with papermill (its ``mode`` parameters, then ``overrides``); on failure raise
+    :class:`ChapterError` naming the cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters(notebook, mode),
+            str(notebook), str(output), parameters={**parameters(notebook, mode), **(overrides or {})},
             kernel_name="python3", cwd=str(cwd), progress_bar=True,
         )
     except PapermillExecutionError as error:
@@ -186,11 +187,12 @@ def timings(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def check_arguments(root: Path, mode: str, only: list[str] | None = None) -> list[Path]:
+def check_arguments(root: Path, mode: str, only: list[str] | None = None, overrides: dict | None = None) -> list[Path]:
     """The book's chapters, after checking every argument of :func:`build` (nothing is touched).
 
     The root must hold the book, ``mode`` be one of :data:`MODES`, every name in ``only`` be a chapter,
-    and every chapter to execute have a valid parameter file for ``mode`` (see :func:`parameters`).
+    and every chapter to execute have a valid parameter file for ``mode`` (see :func:`parameters`) and
+    declare every parameter of ``overrides`` with a type its value fits.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -204,16 +206,18 @@ def check_arguments(root: Path, mode: str, only: list[str] | None = None) -> lis
     for notebook in notebooks:
         if not only or notebook.stem in only:
             parameters(notebook, mode)
+            check_parameters(notebook, overrides or {}, "lrfr book -p")
     return notebooks
 
 
-def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Path:
-    """Execute the chapters (all, or those named in ``only``) and build the HTML; return index.html.
+def build(root: Path, mode: str = "quick", only: list[str] | None = None, overrides: dict | None = None) -> Path:
+    """Execute the chapters (all, or those named in ``only``; parameters of ``mode`` with ``overrides``
+    on top) and build the HTML; return index.html.
 
     Every argument is checked (:func:`check_arguments`) before ``_build`` is touched.
     """
     root = root.resolve()
-    notebooks = check_arguments(root, mode, only)
+    notebooks = check_arguments(root, mode, only, overrides)
     build_dir = root / "_build"
     staging = build_dir / "src"
     stage_sources(root, staging)
@@ -225,7 +229,7 @@ def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Pat
             shutil.copy2(notebook, target)  # rendered without outputs
             continue
         started = time.perf_counter()
-        execute_chapter(notebook, target, mode, cwd=root)
+        execute_chapter(notebook, target, mode, cwd=root, overrides=overrides)
         record = {"chapter": notebook.stem, "mode": mode, "seconds": round(time.perf_counter() - started, 2)}
         tqdm.write(f"{record['chapter']} ({mode}): {record['seconds']:.1f} s", file=sys.stderr)
         with timings_path.open("a") as stream:

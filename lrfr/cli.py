@@ -27,9 +27,26 @@ def _train(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from lrfr.book import TIMINGS, build
 
-    index = build(Path(args.root), mode=args.mode, only=args.chapters)
+    overrides = {name: parameter_value(text) for name, text in args.parameter}
+    index = build(Path(args.root), mode=args.mode, only=args.chapters, overrides=overrides)
     print(f"book written to {index}; chapter wall times in {index.parents[1] / TIMINGS}")
     return 0
+
+
+def parameter_value(text: str) -> object:
+    """A ``-p NAME VALUE`` value as papermill reads it: a number, ``true``/``false``, ``null``, a YAML list, else text."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(text)  # YAML 1.1 reads 1e-3 as text
+        except ValueError:
+            return text
+    return value
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -76,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--mode", choices=("quick", "full"), default="quick")
     book.add_argument("--chapters", nargs="+", help="execute only these chapters (notebook names)")
     book.add_argument("--root", default=".", help="the repository root (holds _config.yml and book/)")
+    book.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="override a chapter parameter (repeatable; VALUE read as a number, true/false, null or text); "
+        "refused unless every executed chapter declares NAME with a type VALUE fits",
+    )
     book.set_defaults(handler=_book)
 
     bench = commands.add_parser("bench", help="run a benchmark; prints JSON lines")
@@ -107,16 +129,17 @@ def _with_parents(*parents: argparse.ArgumentParser) -> type[argparse.ArgumentPa
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
     try:
         return args.handler(args)
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"lrfr {args.command}: interrupted", file=sys.stderr)
+        print(f"lrfr {command}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
         if args.debug:
             raise
         message = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else error
-        print(f"lrfr {args.command}: {type(error).__name__}: {message}\n(run with --debug for the traceback)", file=sys.stderr)
+        print(f"lrfr {command}: {type(error).__name__}: {message}\n(run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import nbformat
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from lrfr.book import build
-from lrfr.cli import main
+from lrfr.book import build, execute_chapter
+from lrfr.cli import main, parameter_value
 from lrfr.data import (
     CorruptImageError,
     LayoutError,
@@ -484,6 +485,9 @@ def book(tmp_path) -> Path:
         ([], "- value\n", "ParameterError", r"toy.quick.yaml holds a YAML list; expected a mapping"),
         ([], "value: [1\n", "ParameterError", r"toy.quick.yaml is not readable YAML"),
         (["--mode", "full", "--chapters", "toy"], "", "FileNotFoundError", r"chapter 'toy' has no full parameter file"),
+        (["-p", "seed", "1"], None, "ParameterError", r"lrfr book -p: chapter 'toy' has no parameter\(s\) 'seed'; its parameters are value"),
+        (["-p", "value", "abc"], None, "ParameterError", r"lrfr book -p: parameter 'value' of chapter 'toy' is str 'abc'; expected int"),
+        (["-p", "value", "1.5"], None, "ParameterError", r"parameter 'value' of chapter 'toy' is float 1.5; expected int"),
     ],
 )
 def test_lrfr_book_checks_every_argument_before_touching_the_build(book, capsys, arguments, params, error, named):
@@ -494,6 +498,12 @@ def test_lrfr_book_checks_every_argument_before_touching_the_build(book, capsys,
     with unchanged(book):
         assert main(["book", "--root", str(book), *arguments]) == 1
     assert re.search(rf"lrfr book: {error}: .*{named}", capsys.readouterr().err)
+
+
+def test_a_checked_override_reaches_the_chapter(book, tmp_path):
+    output = tmp_path / "toy.ipynb"
+    execute_chapter(book / "book" / "toy.ipynb", output, "quick", cwd=book, overrides={"value": parameter_value("5")})
+    assert "5" in [o.get("text", "").strip() for cell in nbformat.read(output, as_version=4).cells for o in cell.get("outputs", [])]
 
 
 def test_build_refuses_a_root_that_is_not_the_book(tmp_path):
