@@ -56,6 +56,7 @@ from tests.fixtures_data import (
     write_verification_bin,
 )
 from tests.test_book import copy_book
+from tests.test_fuzz_parsers import _float, _int, _tensor, small_dlib_network
 from tests.test_training import quick_config, resumable_objective
 from tests.toy import ToyFaces
 
@@ -512,3 +513,22 @@ def test_build_refuses_a_root_that_is_not_the_book(tmp_path):
         build(tmp_path)
     with unchanged(tmp_path), pytest.raises(ValueError, match=r"mode must be one of"):
         build(tmp_path, mode="fast")
+
+
+# ------------------------------------------------------------------------------- dlib .dat networks
+@pytest.mark.parametrize(
+    "old, new, named",
+    [
+        (_tensor((1, 8, 1, 1)), _int(2) + _int(1 << 30) * 2 + _int(1) * 2,
+         r"net.dat: tensor of shape \(1073741824, 1073741824, 1, 1\) needs 4,611,686,018,427,387,904 bytes; only \d+ are left"),
+        (_tensor((1, 8, 1, 1)), _int(2) + _int(0) + _int(1 << 62) + _int(1) * 2, r"net.dat: tensor shape \(0, 4611686018427387904, 1, 1\)"),
+        (_float(1, -1), _float(1, -(1 << 40)), r"net.dat: float exponent -1099511627776 is out of range"),
+    ],
+)
+def test_a_dlib_network_declaring_impossible_sizes_is_refused_before_reading(tmp_path, old, new, named):
+    from lrfr.models.pretrained.dlib_format import DlibFormatError, LayerKind, read_network
+
+    path = tmp_path / "net.dat"
+    path.write_bytes(small_dlib_network().replace(old, new, 1))
+    with unchanged(tmp_path), pytest.raises(DlibFormatError, match=named):  # was MemoryError / ValueError / OverflowError
+        read_network(path, [LayerKind.FC])

@@ -205,3 +205,62 @@ def test_verification_bins(bin_path, content):
 
     with memory_cap():
         result_or((VerificationBinError, CorruptImageError), read)
+
+
+# ------------------------------------------------------------------------------- dlib .dat networks
+def _int(value: int) -> bytes:
+    """dlib's integer: a control byte (byte count, 0x80 when negative), then little-endian magnitude bytes."""
+    magnitude = abs(value).to_bytes(8, "little").rstrip(b"\0") or b"\0"
+    return bytes([len(magnitude) | (0x80 if value < 0 else 0)]) + magnitude
+
+
+def _float(mantissa: int, exponent: int) -> bytes:
+    return _int(mantissa) + _int(exponent)
+
+
+def _string(text: str) -> bytes:
+    return _int(len(text)) + text.encode()
+
+
+def _tensor(shape: tuple[int, int, int, int]) -> bytes:
+    values = np.arange(np.prod(shape), dtype="<f4")
+    return _int(2) + b"".join(_int(side) for side in shape) + values.tobytes()
+
+
+def _alias(shape: tuple[int, int, int, int]) -> bytes:
+    return _int(1) + b"".join(_int(side) for side in shape)
+
+
+def small_dlib_network() -> bytes:
+    """``loss_metric<fc<2, input_rgb_image_sized<1>>>`` as dlib serialises it (a plan of one fc layer)."""
+    loss = _int(1) + _string("loss_metric_2") + _float(1, -1) + _float(3, -2)
+    network_input = _string("input_rgb_image_sized") + _float(122, 0) * 3 + _int(1) + _int(1)
+    fc = (_string("fc_3") + _int(2) + _int(3) + _tensor((1, 8, 1, 1)) + _alias((3, 2, 1, 1)) + _alias((1, 2, 1, 1))
+          + _int(0) + _float(1, 0) * 4 + b"1")
+    bookkeeping = b"111" + _tensor((0, 0, 0, 0)) * 3  # bottom layer of version 2: three flags, three tensors
+    return loss + _int(2) + network_input + fc + bookkeeping
+
+
+@FUZZ
+@given(content=mutations_of(small_dlib_network()))
+def test_dlib_networks(tmp_path_factory, content):
+    from lrfr.models.pretrained.dlib_format import DlibFormatError, LayerKind, read_network
+
+    path = tmp_path_factory.mktemp("dlib", numbered=True) / "net.dat"
+    path.write_bytes(content)
+    with memory_cap():
+        result_or((DlibFormatError,), lambda: read_network(path, [LayerKind.FC]))
+
+
+def test_the_small_dlib_network_reads():
+    """The fuzzed network is a valid one: otherwise the fuzz above would only ever see errors."""
+    import tempfile
+
+    from lrfr.models.pretrained.dlib_format import LayerKind, read_network
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "net.dat"
+        path.write_bytes(small_dlib_network())
+        network = read_network(path, [LayerKind.FC])
+    assert network.layers[0].attributes["num_outputs"] == 2 and network.layers[0].tensors["params"].shape == (1, 8, 1, 1)
+    assert network.loss == {"kind": "loss_metric", "margin": 0.5, "dist_thresh": 0.75}

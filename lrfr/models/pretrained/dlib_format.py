@@ -22,6 +22,8 @@ reader needs the network's layer plan (:class:`LayerKind` per layer, input to ou
 
 from __future__ import annotations
 
+import io
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -99,7 +101,11 @@ class Reader:
     def float(self) -> float:
         mantissa, exponent = self.int(), self.int()
         specials = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
-        return specials[exponent] if exponent in specials else float(np.ldexp(float(mantissa), exponent))
+        if exponent in specials:
+            return specials[exponent]
+        if abs(exponent) > 2200:  # beyond any float64 for a mantissa of at most 64 bits
+            raise self.fail(f"float exponent {exponent} is out of range")
+        return float(np.ldexp(float(mantissa), exponent))
 
     def bool(self) -> bool:
         byte = self.read(1)
@@ -122,10 +128,19 @@ class Reader:
     def tensor(self) -> np.ndarray:
         self.version((2,), "tensor")
         shape = tuple(self.int() for _ in range(4))
-        if min(shape) < 0:
-            raise self.fail(f"negative tensor shape {shape}")
-        count = int(np.prod(shape))
-        return np.frombuffer(self.read(4 * count), dtype="<f4").astype(np.float32).reshape(shape)
+        if min(shape) < 0 or max(shape) >= 1 << 31:
+            raise self.fail(f"tensor shape {shape} is out of range")
+        size = 4 * math.prod(shape)
+        if size > self.remaining():
+            raise self.fail(f"tensor of shape {shape} needs {size:,} bytes; only {self.remaining():,} are left")
+        return np.frombuffer(self.read(size), dtype="<f4").astype(np.float32).reshape(shape)
+
+    def remaining(self) -> int:
+        """Bytes left in the stream after the current position."""
+        here = self.stream.tell()
+        end = self.stream.seek(0, io.SEEK_END)
+        self.stream.seek(here)
+        return end - here
 
     def alias_shape(self) -> tuple[int, ...]:
         self.version((1,), "alias_tensor")
