@@ -295,7 +295,12 @@ class RunFolder:
                 f"run folder {self.path} has no embedding set {name!r} (expected {path}); "
                 f"available: {self.embedding_sets()}"
             )
-        table = pq.read_table(path, memory_map=True)
+        try:
+            table = pq.read_table(path, memory_map=True)
+        except (pa.ArrowException, OSError) as error:
+            raise RunFolderError(
+                f"{path} is not a readable parquet file ({error}); expected a file written by save_embeddings"
+            ) from error
         dim = _check_embedding_schema(table.schema, path)
         vectors = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return Embeddings(
@@ -546,8 +551,11 @@ def _check_embedding_schema(schema: pa.Schema, path: Path) -> int:
     metadata = schema.metadata or {}
     if _VERSION_KEY not in metadata or _DIM_KEY not in metadata:
         raise RunFolderError(f"{path} lacks lrfr schema metadata; expected a file written by save_embeddings")
-    _check_format_version(int(metadata[_VERSION_KEY]), str(path))
-    dim = int(metadata[_DIM_KEY])
+    try:
+        version, dim = int(metadata[_VERSION_KEY]), int(metadata[_DIM_KEY])
+    except ValueError:
+        raise RunFolderError(f"{path} has lrfr schema metadata that is not numeric; expected a file written by save_embeddings") from None
+    _check_format_version(version, str(path))
     missing = [column for column in _RESERVED_COLUMNS if column not in schema.names]
     embedding_type = schema.field("embedding").type if "embedding" in schema.names else None
     if missing or not (

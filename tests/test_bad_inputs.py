@@ -532,3 +532,21 @@ def test_a_dlib_network_declaring_impossible_sizes_is_refused_before_reading(tmp
     path.write_bytes(small_dlib_network().replace(old, new, 1))
     with unchanged(tmp_path), pytest.raises(DlibFormatError, match=named):  # was MemoryError / ValueError / OverflowError
         read_network(path, [LayerKind.FC])
+
+
+# ------------------------------------------------------------------------------- run folders
+@pytest.mark.parametrize("damage", ["truncated", "empty", "metadata"])
+def test_an_unreadable_embedding_file_is_a_run_folder_error_naming_it(tmp_path, damage):
+    import pyarrow.parquet as pq
+
+    from lrfr.runs import RunFolderError
+
+    run = RunFolder.create(tmp_path, "run", {"test": 1}, seed=0)
+    path = run.save_embeddings("test", np.ones((3, 4)), np.zeros(3, dtype=int))
+    if damage == "metadata":
+        table = pq.read_table(path)
+        pq.write_table(table.replace_schema_metadata({b"lrfr.embedding_dim": b"four", b"lrfr.format_version": b"1"}), path)
+    else:
+        path.write_bytes(path.read_bytes()[:100] if damage == "truncated" else b"")
+    with unchanged(tmp_path), pytest.raises(RunFolderError, match=r"embeddings/test.parquet (is not a readable parquet|has lrfr schema)"):
+        run.load_embeddings("test")
