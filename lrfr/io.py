@@ -170,9 +170,17 @@ def _independent_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch
     return prepared
 
 
+class ReadError(OSError):
+    """A file exists but cannot be read as what it should be (truncated, garbled, or holding pickled
+    objects a weights-only load refuses); the message names the file and the cause."""
+
+
 def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a safetensors file onto the CPU."""
-    return load_file(path, device="cpu")
+    """Read a safetensors file onto the CPU; :class:`ReadError` naming it when it does not read."""
+    try:
+        return load_file(path, device="cpu")
+    except Exception as error:  # SafetensorError, OSError, ... ; none names the file
+        raise ReadError(f"cannot read {path} as a safetensors file ({type(error).__name__}: {str(error)[:300]})") from error
 
 
 def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> None:
@@ -187,12 +195,14 @@ def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> None:
             raise write_error(Path(path), error) from error
         try:
             load_torch(temporary)
-        except pickle.UnpicklingError as error:
+        except ReadError as error:
+            if not isinstance(error.__cause__, pickle.UnpicklingError):
+                raise
             raise ValueError(
                 f"cannot save {Path(path).name}: the object would not load with weights_only=True "
-                f"({_unpickling_reason(error)}); expected tensors, numbers, strings and "
+                f"({_unpickling_reason(error.__cause__)}); expected tensors, numbers, strings and "
                 "containers of them, such as state_dict() outputs"
-            ) from error
+            ) from error.__cause__
 
 
 def _unpickling_reason(error: pickle.UnpicklingError) -> str:
@@ -202,8 +212,13 @@ def _unpickling_reason(error: pickle.UnpicklingError) -> str:
 
 
 def load_torch(path: str | os.PathLike[str]) -> Any:
-    """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects);
+    :class:`ReadError` naming the file when it does not read or holds objects such a load refuses."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch's zip reader and unpickler raise many types; none names the file
+        reason = _unpickling_reason(error) if isinstance(error, pickle.UnpicklingError) else str(error)[:300]
+        raise ReadError(f"cannot read {path} as a torch.save file ({type(error).__name__}: {reason})") from error
 
 
 def leaves_folder(name: str) -> bool:

@@ -37,6 +37,7 @@ import torch
 
 import lrfr
 from lrfr.io import (
+    ReadError,
     atomic_write,
     json_text,
     load_tensors,
@@ -379,10 +380,9 @@ class RunFolder:
         for path, load in ((weights, load_tensors), (state, load_torch)):
             try:
                 loaded.append(load(path))
-            except Exception as error:  # safetensors, torch's zip reader and the unpickler raise many types
+            except ReadError as error:
                 raise CorruptCheckpointError(
-                    f"checkpoint {path} cannot be read ({type(error).__name__}: {str(error)[:300]}); "
-                    f"expected a complete {path.suffix} file as save_checkpoint writes it"
+                    f"unreadable checkpoint: {error}; expected a complete {path.suffix} file as save_checkpoint writes it"
                 ) from None
         return loaded[0], loaded[1]
 

@@ -345,7 +345,8 @@ def test_resume_skips_corrupt_checkpoints_sets_them_aside_and_ends_as_an_uninter
     (checkpoints / "epoch_0002.state.pt").write_bytes(b"PK\x03\x04 garbled")
     corrupt_bytes = {name: (checkpoints / name).read_bytes() for name in
                      ("epoch_0003.safetensors", "epoch_0003.state.pt", "epoch_0002.safetensors", "epoch_0002.state.pt")}
-    with pytest.raises(CorruptCheckpointError, match=r"checkpoint .*epoch_0003.safetensors cannot be read"):
+    unreadable = r"unreadable checkpoint: cannot read .*epoch_000{} as a {} file"
+    with pytest.raises(CorruptCheckpointError, match=unreadable.format("3.safetensors", "safetensors")):
         damaged.load_checkpoint()
 
     torch.manual_seed(1234)
@@ -354,9 +355,9 @@ def test_resume_skips_corrupt_checkpoints_sets_them_aside_and_ends_as_an_uninter
     with pytest.warns(CheckpointWarning) as caught:
         history = Trainer(config, resumed, {"main": ToyFaces(num_classes=4, per_class=4)}, damaged).fit()
     messages = [str(w.message) for w in caught if w.category is CheckpointWarning]
-    assert re.search(r"skipped the checkpoint of epoch 3: checkpoint .*epoch_0003.safetensors cannot be read.*"
-                     r"Moved epoch_0003.state.pt, epoch_0003.safetensors to .*checkpoints/corrupt; trying epoch 2", messages[0])
-    assert re.search(r"skipped the checkpoint of epoch 2: checkpoint .*epoch_0002.state.pt cannot be read.*trying epoch 1",
+    assert re.search("skipped the checkpoint of epoch 3: " + unreadable.format("3.safetensors", "safetensors")
+                     + r".*Moved epoch_0003.state.pt, epoch_0003.safetensors to .*checkpoints/corrupt; trying epoch 2", messages[0])
+    assert re.search("skipped the checkpoint of epoch 2: " + unreadable.format("2.state.pt", "torch.save") + ".*trying epoch 1",
                      messages[1])
     assert [epoch["epoch"] for epoch in history] == [1, 2, 3]
     for key, value in reference.items():
@@ -550,3 +551,13 @@ def test_an_unreadable_embedding_file_is_a_run_folder_error_naming_it(tmp_path, 
         path.write_bytes(path.read_bytes()[:100] if damage == "truncated" else b"")
     with unchanged(tmp_path), pytest.raises(RunFolderError, match=r"embeddings/test.parquet (is not a readable parquet|has lrfr schema)"):
         run.load_embeddings("test")
+
+
+def test_pretrained_weights_that_do_not_read_name_the_file(tmp_path):
+    from lrfr.io import ReadError
+    from lrfr.training import load_pretrained
+
+    weights = tmp_path / "backbone.safetensors"
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with unchanged(tmp_path), pytest.raises(ReadError, match=r"cannot read .*backbone.safetensors as a safetensors file"):
+        load_pretrained(resumable_objective(), weights)
