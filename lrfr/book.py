@@ -44,7 +44,12 @@ def toc_entries(root: Path) -> list[str]:
     toc_path = root / "_toc.yml"
     if not toc_path.is_file():
         raise FileNotFoundError(f"{toc_path} not found: expected the book's table of contents there")
-    toc = yaml.safe_load(toc_path.read_text())
+    try:
+        toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ValueError(f"{toc_path} is not readable YAML ({error}); expected jupyter-book's table of contents") from None
+    if not isinstance(toc, dict) or not isinstance(toc.get("root"), str):
+        raise ValueError(f"{toc_path} has no 'root' page; expected jupyter-book's table of contents (root: <page>, chapters: ...)")
     return [toc["root"], *_files(toc)]
 
 

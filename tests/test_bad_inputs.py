@@ -561,3 +561,11 @@ def test_pretrained_weights_that_do_not_read_name_the_file(tmp_path):
     weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with unchanged(tmp_path), pytest.raises(ReadError, match=r"cannot read .*backbone.safetensors as a safetensors file"):
         load_pretrained(resumable_objective(), weights)
+
+
+@pytest.mark.parametrize("toc, named", [("root: [unclosed\n", r"_toc.yml is not readable YAML"), ("- a\n", r"_toc.yml has no 'root' page")])
+def test_a_garbled_table_of_contents_is_named(book, capsys, toc, named):
+    (book / "_toc.yml").write_text(toc)
+    with unchanged(book):
+        assert main(["book", "--root", str(book)]) == 1
+    assert re.search(rf"lrfr book: ValueError: .*{named}", capsys.readouterr().err)
