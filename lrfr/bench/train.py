@@ -1,7 +1,9 @@
-"""``lrfr bench train``: training and inference images/s of every backbone at its default input size.
+"""``lrfr bench train``: training and inference images/s of every backbone and every SR network.
 
-Training = forward through backbone + ArcFace head, backward, SGD step (AMP on CUDA, as the trainer).
-Inference = forward only in eval mode. One JSON line per backbone.
+Backbones at their default input size: training = forward through backbone + ArcFace head, backward,
+SGD step (AMP on CUDA, as the trainer); inference = forward only in eval mode. SR networks (their
+default, i.e. the papers', architecture) at x4 to ``--sr-size`` px faces: training = forward, pixel
+MSE, backward, SGD step; inference = forward. One JSON line per model.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 import torch
 
 from lrfr.bench import BENCHMARKS, emit
-from lrfr.losses import build_head
+from lrfr.losses import build_head, pixel_loss
 from lrfr.models import BACKBONES, build_backbone
+from lrfr.models.sr import SR_NETWORKS, build_sr_network
 from lrfr.training.distributed import resolve_device
 
 CPU_BATCH = {"quick": 128}  # other backbones: 8 images per step on a CPU, 128 on a GPU
@@ -92,18 +95,61 @@ def measure(name: str, batch_size: int, steps: int, device: torch.device, num_cl
     }
 
 
+def measure_sr(name: str, batch_size: int, steps: int, device: torch.device, size: int, scale: int = 4) -> dict:
+    """Train and inference throughput of SR network ``name`` turning (size / scale) px faces into ``size`` px."""
+    torch.manual_seed(0)
+    network = build_sr_network(name, scale=scale).to(device)
+    hr = torch.rand(batch_size, 3, size, size, device=device) * 2 - 1
+    lr = torch.rand(batch_size, 3, size // scale, size // scale, device=device) * 2 - 1
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.01, momentum=0.9)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            loss = pixel_loss(network(lr), hr)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def inference_step() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            network(lr)
+
+    network.train()
+    train_seconds = _timed(train_step, steps, device)
+    network.eval()
+    inference_seconds = _timed(inference_step, steps, device)
+    return {
+        "bench": "train", "sr_network": name, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "threads": torch.get_num_threads(), "amp": amp, "batch_size": batch_size, "scale": scale,
+        "input_size": [size // scale] * 2, "output_size": [size, size],
+        "parameters": sum(p.numel() for p in network.parameters()), "steps": steps,
+        "train_img_per_s": round(steps * batch_size / train_seconds, 1),
+        "inference_img_per_s": round(steps * batch_size / inference_seconds, 1),
+    }
+
+
 @BENCHMARKS.register("train")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="lrfr bench train", description=__doc__)
-    parser.add_argument("--backbones", nargs="+", default=BACKBONES.names(), choices=BACKBONES.names())
+    parser.add_argument("--backbones", nargs="*", default=BACKBONES.names(), choices=BACKBONES.names(),
+                        help="backbones to measure (none: pass the option without names)")
     parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU; on a CPU 128 (quick) or 8")
     parser.add_argument("--steps", type=int, help="timed steps after one warm-up (default: 20 GPU, 3 CPU)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--sr-networks", nargs="*", default=SR_NETWORKS.names(), choices=SR_NETWORKS.names(),
+                        help="SR networks to measure (none: pass the option without names)")
+    parser.add_argument("--sr-size", type=int, help="SR output size in px, x4 from a quarter of it (default: 112 GPU, 64 CPU)")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     gpu = device.type != "cpu"
+    steps = args.steps or (20 if gpu else 3)
     for name in args.backbones:
         batch_size = args.batch_size or (128 if gpu else CPU_BATCH.get(name, 8))
-        steps = args.steps or (20 if gpu else 3)
         emit(measure(name, batch_size, steps, device, args.num_classes))
+    for name in args.sr_networks:
+        emit(measure_sr(name, args.batch_size or (64 if gpu else 8), steps, device, args.sr_size or (112 if gpu else 64)))
