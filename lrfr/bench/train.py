@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.losses import build_head, pixel_loss
@@ -50,6 +52,42 @@ def _timed(step, steps: int, device: torch.device) -> float:
     return time.perf_counter() - started
 
 
+def throughput(
+    loss: Callable[[], torch.Tensor], infer: Callable[[], object], modules: Sequence[nn.Module], steps: int,
+    batch_size: int, device: torch.device,
+) -> dict:
+    """Images/s of an SGD training step on ``loss()`` (AMP on CUDA, as the trainer) and of ``infer()``
+    in eval mode, for ``modules`` holding every parameter."""
+    parameters = [p for module in modules for p in module.parameters()]
+    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            value = loss()
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(value).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def inference_step() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            infer()
+
+    for module in modules:
+        module.train()
+    train_seconds = _timed(train_step, steps, device)
+    for module in modules:
+        module.eval()
+    inference_seconds = _timed(inference_step, steps, device)
+    return {
+        "amp": amp,
+        "train_img_per_s": round(steps * batch_size / train_seconds, 1),
+        "inference_img_per_s": round(steps * batch_size / inference_seconds, 1),
+    }
+
+
 def measure(name: str, batch_size: int, steps: int, device: torch.device, num_classes: int) -> dict:
     """Train and inference throughput of backbone ``name`` on ``device``."""
     torch.manual_seed(0)
@@ -57,41 +95,20 @@ def measure(name: str, batch_size: int, steps: int, device: torch.device, num_cl
     head = build_head("arcface", embedding_size=backbone.embedding_size, num_classes=num_classes).to(device)
     images = torch.randn(batch_size, 3, *backbone.input_size, device=device)
     labels = torch.randint(0, num_classes, (batch_size,), device=device)
-    parameters = list(backbone.parameters()) + list(head.parameters())
-    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, weight_decay=5e-4)
-    amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-
-    def train_step() -> None:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss = head(backbone(images), labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-    def inference_step() -> None:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            backbone(images)
-
-    backbone.train(), head.train()
-    train_seconds = _timed(train_step, steps, device)
-    backbone.eval()
-    inference_seconds = _timed(inference_step, steps, device)
+    rates = throughput(lambda: head(backbone(images), labels).loss, lambda: backbone(images), [backbone, head],
+                       steps, batch_size, device)
     return {
         "bench": "train",
         "backbone": name,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(),
-        "amp": amp,
         "batch_size": batch_size,
         "input_size": list(backbone.input_size),
         "embedding_size": backbone.embedding_size,
         "parameters": sum(p.numel() for p in backbone.parameters()),
         "steps": steps,
-        "train_img_per_s": round(steps * batch_size / train_seconds, 1),
-        "inference_img_per_s": round(steps * batch_size / inference_seconds, 1),
+        **rates,
     }
 
 
@@ -101,34 +118,13 @@ def measure_sr(name: str, batch_size: int, steps: int, device: torch.device, siz
     network = build_sr_network(name, scale=scale).to(device)
     hr = torch.rand(batch_size, 3, size, size, device=device) * 2 - 1
     lr = torch.rand(batch_size, 3, size // scale, size // scale, device=device) * 2 - 1
-    optimizer = torch.optim.SGD(network.parameters(), lr=0.01, momentum=0.9)
-    amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-
-    def train_step() -> None:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss = pixel_loss(network(lr), hr)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-    def inference_step() -> None:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            network(lr)
-
-    network.train()
-    train_seconds = _timed(train_step, steps, device)
-    network.eval()
-    inference_seconds = _timed(inference_step, steps, device)
+    rates = throughput(lambda: pixel_loss(network(lr), hr), lambda: network(lr), [network], steps, batch_size, device)
     return {
         "bench": "train", "sr_network": name, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        "threads": torch.get_num_threads(), "amp": amp, "batch_size": batch_size, "scale": scale,
+        "threads": torch.get_num_threads(), "batch_size": batch_size, "scale": scale,
         "input_size": [size // scale] * 2, "output_size": [size, size],
-        "parameters": sum(p.numel() for p in network.parameters()), "steps": steps,
-        "train_img_per_s": round(steps * batch_size / train_seconds, 1),
-        "inference_img_per_s": round(steps * batch_size / inference_seconds, 1),
+        "parameters": sum(p.numel() for p in network.parameters()), "steps": steps, **rates,
     }
 
 
