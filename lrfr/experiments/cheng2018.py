@@ -26,13 +26,33 @@ Deployment: the native-LR branch, SR then FR (:meth:`lrfr.training.Objective.rec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.loaders import TinyFaceTest
+from lrfr.data.lr_pairs import LRPairs
+from lrfr.experiments.ui_cluster import probe_gallery_split
+from lrfr.experiments.workflow import native_heights
+from lrfr.io import atomic_write
+from lrfr.models.sr import SRThenFR
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.fidelity import psnr, ssim
+from lrfr.protocols.identification import average_precision
+from lrfr.protocols.search import mate_ranks
+from lrfr.runs import RunFolder
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
+from lrfr.training.recognizability import eval_mode
 
 LAMBDA_SR = 0.003  # Sec. 3 (I): "We set lambda_sr = 0.003 by cross-validation"
 NATIVE, SYNTHETIC = "nat", "syn"  # the two data streams (Fig. 2: blue and orange branch)
@@ -205,3 +225,122 @@ def csri_config(
         ),
         data=data,
     )
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Per-probe outcome of a 1:N search, kept for the identity bootstrap (:mod:`lrfr.stats`):
+    the 1-based rank of each mated probe's first mate, its average precision, and its label."""
+
+    probe_labels: np.ndarray
+    first_ranks: np.ndarray
+    average_precision: np.ndarray
+
+    def cmc(self, rank: int) -> float:
+        """CMC(rank) in percent."""
+        return float(100 * np.mean(self.first_ranks <= rank))
+
+    @property
+    def mean_average_precision(self) -> float:
+        return float(100 * self.average_precision.mean())
+
+
+def identify(probes: np.ndarray, gallery: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray) -> Identification:
+    """Cosine 1:N search of unit ``probes`` in ``gallery`` (label < 0: distractor), per mated probe."""
+    found = mate_ranks(probes, gallery, probe_labels, gallery_labels)
+    return Identification(
+        probe_labels=np.asarray(probe_labels)[found.probe_indices],
+        first_ranks=found.first_ranks,
+        average_precision=average_precision(found.ranks, found.counts),
+    )
+
+
+@dataclass(frozen=True)
+class EmbeddedTest:
+    """A probe/gallery test set embedded by one model: unit embeddings and labels of every face, its
+    split ("probe", "gallery", "distractor") and the records (for the run folder)."""
+
+    records: tuple[FaceRecord, ...]
+    split: np.ndarray
+    labels: np.ndarray
+    embeddings: np.ndarray
+
+    def identification(self, distractors: bool = True) -> Identification:
+        probe = self.split == "probe"
+        gallery = (self.split == "gallery") | ((self.split == "distractor") & distractors)
+        return identify(self.embeddings[probe], self.embeddings[gallery], self.labels[probe], self.labels[gallery])
+
+
+def embed_test(recognizer: nn.Module, test: TinyFaceTest, input_size: int, *, transform: Any = None,
+               batch_size: int = 256, desc: str = "embed") -> EmbeddedTest:
+    """Embed TinyFace's probes, gallery matches and distractors with ``recognizer`` (faces resized to
+    ``input_size``, bicubic; ``transform`` applied after, e.g. synthetic LR)."""
+    records = (*test.probe, *test.gallery, *test.distractors)
+    split = np.array(["probe"] * len(test.probe) + ["gallery"] * len(test.gallery) + ["distractor"] * len(test.distractors))
+    extracted = extract_embeddings(recognizer, FaceDataset(records, input_size, transform), batch_size=batch_size, desc=desc)
+    labels = np.array([record.label for record in records], dtype=np.int64)
+    return EmbeddedTest(records, split, labels, extracted.embeddings)
+
+
+def synthetic_test(records: Sequence[FaceRecord], seed: int = 0) -> TinyFaceTest:
+    """HR faces of identities the models never trained on, as a TinyFace-like test: each identity's images
+    split half probe, half gallery (:func:`lrfr.experiments.ui_cluster.probe_gallery_split`; identities
+    with one image only enlarge the gallery). Down-sampled by the embedding transform, this is Table 4's
+    SynLR set; the models embed it exactly as the native LR test."""
+    labels = np.array([record.label for record in records])
+    probe, _ = probe_gallery_split(labels, seed)
+    return TinyFaceTest(tuple(r for r, p in zip(records, probe) if p), tuple(r for r, p in zip(records, probe) if not p), ())
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Per-image PSNR (dB) and SSIM of super-resolved synthetic LR faces against their HR originals."""
+
+    labels: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+
+
+def fidelity(sr: nn.Module | None, records: Sequence[FaceRecord], input_size: int, lr_size: int,
+             batch_size: int = 128) -> Fidelity:
+    """PSNR/SSIM at ``input_size`` of ``sr`` (None: the bicubic interpolation alone) on ``records``
+    down-sampled to ``lr_size`` px and interpolated back (:class:`lrfr.data.lr_pairs.LRPairs`)."""
+    pairs = DataLoader(LRPairs(FaceDataset(records, input_size), lr_size), batch_size=batch_size)
+    labels, psnrs, ssims = [], [], []
+    with eval_mode(*( [sr] if sr is not None else [])), torch.no_grad():
+        for batch in pairs:
+            restored = batch["lr"] if sr is None else sr(batch["lr"], size=input_size)
+            labels.append(batch["label"].numpy())
+            psnrs.append(psnr(restored, batch["hr"]).numpy())
+            ssims.append(ssim(restored, batch["hr"]).numpy())
+    return Fidelity(np.concatenate(labels), np.concatenate(psnrs), np.concatenate(ssims))
+
+
+def save_super_resolved(run: RunFolder, pipeline: SRThenFR, records: Sequence[FaceRecord], input_size: int,
+                        indices: Sequence[int]) -> dict[int, str]:
+    """Write the SR faces of ``records[i]`` for ``i`` in ``indices`` as PNGs under ``sr_samples/`` of the
+    run folder; return index -> path (the dashboard shows them beside the LR face)."""
+    faces = FaceDataset([records[i] for i in indices], input_size)
+    paths: dict[int, str] = {}
+    with eval_mode(pipeline), torch.no_grad():
+        for position, index in enumerate(indices):
+            restored = pipeline.super_resolve(faces[position]["image"][None])[0]
+            image = restored.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+            path = run.artifact_path(f"sr_samples/{index:06d}.png")
+            with atomic_write(path) as temporary:
+                Image.fromarray(image).save(temporary, format="PNG")
+            paths[index] = str(path)
+    return paths
+
+
+def save_test_embeddings(run: RunFolder, test: EmbeddedTest, name: str = "tinyface",
+                         super_resolved: dict[int, str] | None = None) -> None:
+    """The dashboard's run-folder contract: embeddings of every test face with its path, split and native
+    height, and ``sr_path`` (its SR face, "" where none was written)."""
+    sr_paths = np.array([(super_resolved or {}).get(i, "") for i in range(len(test.records))])
+    metadata = {"path": np.array([str(r.path) for r in test.records]), "split": test.split,
+                "native_height": native_heights(test.records), "sr_path": sr_paths}
+    run.save_embeddings(name, test.embeddings, test.labels, metadata)
