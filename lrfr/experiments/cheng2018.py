@@ -34,21 +34,24 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.base import FaceDataset, FaceRecord, read_image, to_tensor
+from lrfr.data.degrade import resize, synthetic_lr
 from lrfr.data.loaders import TinyFaceTest
 from lrfr.data.lr_pairs import LRPairs
 from lrfr.experiments.ui_cluster import probe_gallery_split
-from lrfr.experiments.workflow import native_heights
+from lrfr.experiments.workflow import config_hash, native_heights
 from lrfr.io import atomic_write
 from lrfr.models.sr import SRThenFR
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.fidelity import psnr, ssim
 from lrfr.protocols.identification import average_precision
 from lrfr.protocols.search import mate_ranks
+from lrfr.references import reference_values
 from lrfr.runs import RunFolder
+from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits, verdict
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
@@ -344,3 +347,224 @@ def save_test_embeddings(run: RunFolder, test: EmbeddedTest, name: str = "tinyfa
     metadata = {"path": np.array([str(r.path) for r in test.records]), "split": test.split,
                 "native_height": native_heights(test.records), "sr_path": sr_paths}
     run.save_embeddings(name, test.embeddings, test.labels, metadata)
+
+
+# ------------------------------------------------------------------------------------------ the chapter
+
+SR_ROW = {"srcnn": "SRCNN", "vdsr": "VDSR", "drrn": "DRRN"}  # Table 5's names
+TABLE3_HEADS = {"CentreFace": "centerface", "SphereFace": "sphereface", "DeepID2": "deepid2", "VggFace": "softmax"}
+OWN_BACKBONES = {"DeepID2": "deepid2", "VggFace": "vgg"}  # Table 3 rows with their own architecture
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    """What the chapter trains: the Table 3 rows, the SR networks (name -> constructor arguments), the
+    SR-then-FR rows whose FR part is fine-tuned on SR output (the paper's independent learning; the
+    others put the CentreFace model, frozen, on the SR output), and each stage's schedule."""
+
+    table3_rows: tuple[str, ...] = ("CentreFace", "SphereFace")
+    sr_networks: dict[str, dict[str, Any]] = field(default_factory=lambda: {"srcnn": {}, "vdsr": {}, "drrn": {}})
+    sr_finetuned: tuple[str, ...] = ("vdsr",)
+    finetune: Schedule = Schedule()
+    sr_training: Schedule = Schedule(optimizer="adamw", lr=1e-3, weight_decay=0.0)
+    sr_patch: int | None = None
+    csri_step1: Schedule = Schedule(epochs=1)
+    csri_step2: Schedule = Schedule()
+    own_backbones: dict[str, dict[str, Any]] = field(default_factory=dict)  # DeepID2/VggFace: backbone kwargs
+    own_pretraining: Schedule = Schedule(epochs=4, batch_size=128, lr=0.1)
+    sphereface_kwargs: dict[str, Any] = field(default_factory=lambda: {"annealing": True})
+
+
+def run_path(config: ExperimentConfig, results_root: str | Path) -> str:
+    """The run folder :func:`lrfr.experiments.workflow.cached_run` trains ``config`` into."""
+    return str(Path(results_root) / f"{config.name}-{config_hash(config)}")
+
+
+def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Path) -> dict[str, ExperimentConfig]:
+    """Every run of the chapter, in training order (a run's sources come before it), keyed by role:
+    ``pretrain-<row>`` / ``fr-<row>`` (Table 3), ``sr-<net>`` (SR alone), ``sr-fr-<net>`` (SR then
+    fine-tuned FR), ``csri-1`` / ``csri-2`` (CSRI's two steps), ``joint`` (step 1 + FR fine-tuning)."""
+    configs: dict[str, ExperimentConfig] = {}
+    for row in plan.table3_rows:
+        if row not in TABLE3_HEADS:
+            raise ValueError(f"unknown Table 3 row {row!r}; expected some of {sorted(TABLE3_HEADS)}")
+        head, kwargs = TABLE3_HEADS[row], plan.sphereface_kwargs if row == "SphereFace" else {}
+        if row in OWN_BACKBONES:
+            own = {"backbone": OWN_BACKBONES[row], "backbone_kwargs": plan.own_backbones.get(row, {})}
+            configs[f"pretrain-{row}"] = own_pretraining_config(f"c4-pretrain-{row.lower()}", head, setting,
+                                                                plan.own_pretraining, **own)
+            pretrained = run_path(configs[f"pretrain-{row}"], results_root)
+            configs[f"fr-{row}"] = finetune_config(f"c4-{row.lower()}", head, setting, plan.finetune,
+                                                   pretrained=pretrained, **own)
+        else:
+            configs[f"fr-{row}"] = finetune_config(f"c4-{row.lower()}", head, setting, plan.finetune, head_kwargs=kwargs)
+    for net, kwargs in plan.sr_networks.items():
+        configs[f"sr-{net}"] = sr_config(f"c4-sr-{net}", net, setting, plan.sr_training, sr_kwargs=kwargs, patch=plan.sr_patch)
+        if net in plan.sr_finetuned:
+            configs[f"sr-fr-{net}"] = finetune_config(
+                f"c4-sr-fr-{net}", "centerface", setting, plan.finetune, sr=net, sr_kwargs=kwargs,
+                pretrained_sr=run_path(configs[f"sr-{net}"], results_root))
+    vdsr = plan.sr_networks.get("vdsr", {})
+    configs["csri-1"] = csri_config("c4-csri-step1", 1, setting, plan.csri_step1, sr_kwargs=vdsr)
+    step1 = run_path(configs["csri-1"], results_root)
+    configs["joint"] = finetune_config("c4-joint", "centerface", setting, plan.finetune, sr="vdsr", sr_kwargs=vdsr,
+                                       pretrained=step1, pretrained_sr=step1)
+    configs["csri-2"] = csri_config("c4-csri", 2, setting, plan.csri_step2, sr_kwargs=vdsr, pretrained=step1)
+    return configs
+
+
+def own_pretraining_config(name: str, head: str, setting: Setting, schedule: Schedule, *, backbone: str,
+                           backbone_kwargs: dict[str, Any]) -> ExperimentConfig:
+    """HR pre-training of a Table 3 backbone with its own loss (the paper trains each model on CelebA)."""
+    root = str(Path(setting.data_root) / setting.hr_folder)
+    return ExperimentConfig(
+        name=name,
+        train=schedule.train_config(setting.seed, setting.num_workers),
+        model=ModelSpec(backbone=backbone, backbone_kwargs={**setting.backbone_spec(), **backbone_kwargs},
+                        heads={"main": HeadSpec(kind=head)}),
+        data={"main": DataSpec("in_memory", {"dataset": "folder", "root": root, "input_size": setting.input_size})},
+    )
+
+
+METRICS = {"Rank-1": 1, "Rank-20": 20, "Rank-50": 50}
+
+
+def statistics(result: Identification) -> dict[str, Statistic]:
+    """Table 3-7's columns as bootstrap statistics (percent): Rank-1, Rank-20, Rank-50 and mAP."""
+    columns = {name: mean(rank_hits(result.first_ranks, k), 100) for name, k in METRICS.items()}
+    return {**columns, "mAP": mean(result.average_precision, 100)}
+
+
+def cmc_curve(result: Identification, boot: Bootstrap, ranks: Sequence[int]) -> list[Estimate]:
+    """CMC(r) with its interval for each r in ``ranks`` (Fig. 7)."""
+    return [boot.estimate(mean(rank_hits(result.first_ranks, r), 100)) for r in ranks]
+
+
+def results_table(rows: dict[str, dict[str, Estimate]], paper: str, table: int, column: str = "TinyFace",
+                  paper_rows: dict[str, str] | None = None) -> "pd.DataFrame":
+    """Our estimates ("value [low, high]") beside the paper's printed cells of ``table``, one line per
+    row: ``paper_rows`` maps our row name to the paper's (default: the same name). Labelled columns, no
+    difference column: the data differ, compare effects instead (paired differences)."""
+    import pandas as pd
+
+    cells = {(c.row, c.metric): c.value for c in reference_values(paper, table) if c.column == column}
+    lines = []
+    for name, estimates in rows.items():
+        line: dict[str, Any] = {"method": name}
+        for metric, estimate in estimates.items():
+            line[f"{metric} (this run)"] = estimate.format(1)
+            printed = cells.get(((paper_rows or {}).get(name, name), metric))
+            line[f"{metric} (paper)"] = "–" if printed is None else f"{printed:.1f}"
+        lines.append(line)
+    return pd.DataFrame(lines).set_index("method")
+
+
+def _uint8(image: Tensor) -> np.ndarray:
+    """A (3, H, W) [-1, 1] tensor as an (H, W, 3) uint8 image (clipped)."""
+    return image.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def super_resolved_grid(native: Sequence[FaceRecord], synthetic: Sequence[FaceRecord], methods: dict[str, nn.Module | None],
+                        input_size: int, lr_size: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Fig. 8: per face one row -- the LR input as stored, each method's output at ``input_size``
+    (None: bicubic interpolation), and for ``synthetic`` faces (down-sampled to ``lr_size``) the HR face,
+    with each output's PSNR against it. Returns (images, panel titles, row titles) for ``image_grid``."""
+    images, titles, rows = [], [], []
+    blank = np.full((input_size, input_size, 3), 255, np.uint8)
+    for kind, records in (("native", native), ("synthetic", synthetic)):
+        for record in records:
+            face = to_tensor(read_image(record.path))
+            lr = synthetic_lr(face, lr_size) if kind == "synthetic" else face
+            hr = resize(face, input_size)
+            images.append(_uint8(lr))
+            titles.append(f"LR {lr.shape[-2]} px")
+            with torch.no_grad():
+                for name, sr in methods.items():
+                    restored = resize(lr, input_size) if sr is None else eval_sr(sr, lr, input_size)
+                    images.append(_uint8(restored))
+                    titles.append(name if kind == "native" else f"{name} {psnr(restored[None], hr[None]).item():.1f} dB")
+            images.append(_uint8(hr) if kind == "synthetic" else blank)
+            titles.append("HR" if kind == "synthetic" else "no HR")
+            rows.append(f"{kind} LR")
+    return images, titles, rows
+
+
+def eval_sr(sr: nn.Module, lr: Tensor, size: int) -> Tensor:
+    """One (3, h, w) face super-resolved to ``size`` by ``sr`` in eval mode."""
+    with eval_mode(sr), torch.no_grad():
+        return sr(lr[None], size=size)[0]
+
+
+# ----------------------------------------------------------------------------------------- the claims
+
+
+@dataclass(frozen=True)
+class ChapterClaim:
+    """A claim of the paper this chapter decides: the paper's sentence, its source, the statistic
+    (this run's Rank-1 difference, in points) and the side of 0 the paper puts it on, and the paper's
+    own Rank-1 difference as two printed cells ``(table, row, column)``: ``(a, b)`` -> a - b."""
+
+    id: str
+    claim: str
+    source: str
+    direction: str
+    paper: tuple[tuple[int, str, str], tuple[int, str, str]] | None = None
+
+    def paper_difference(self) -> float | None:
+        if self.paper is None:
+            return None
+        cells = {(c.table, c.row, c.column): c.value for c in reference_values("cheng2018") if c.metric == "Rank-1"}
+        return cells[self.paper[0]] - cells[self.paper[1]]
+
+
+T = "TinyFace"
+CLAIMS = (
+    ChapterClaim("cheng2018.native_harder_finetuned", "The same (fine-tuned) FR model recognises synthetic LR faces better "
+                 "than native LR faces: rank-1 SynLR − native.", "Table 4", "greater",
+                 ((4, "CentreFace", "SynLR-MF2"), (4, "CentreFace", T))),
+    *(ChapterClaim(f"cheng2018.sr_then_fr_{net}", f"Putting {row} in front of the FR model degrades it on native LR faces: "
+                   f"rank-1 ({row} + CentreFace) − CentreFace.", "Table 5, Sec. 5.2 (1)", "less",
+                   ((5, f"CentreFace + {row}", T), (5, "CentreFace", T))) for net, row in SR_ROW.items()),
+    ChapterClaim("cheng2018.csri_beats_centreface", "CSRI beats CentreFace on native LR faces: rank-1 CSRI − CentreFace.",
+                 "Table 5, Sec. 5.2 (3)", "greater", ((5, "CSRI", T), (5, "CentreFace", T))),
+    ChapterClaim("cheng2018.csri_beats_sr_then_fr", "CSRI beats SR-then-FR (VDSR, independent learning): rank-1 CSRI − "
+                 "(VDSR + CentreFace).", "Table 5", "greater", ((5, "CSRI", T), (5, "CentreFace + VDSR", T))),
+    ChapterClaim("cheng2018.joint_beats_independent", "Joint SR-FR learning beats independent learning: rank-1 joint − "
+                 "independent.", "Table 6", "greater", ((6, "Joint Learning", T), (6, "Independent Learning", T))),
+    ChapterClaim("cheng2018.joint_beats_fr_only", "Joint SR-FR learning beats FR alone (CentreFace): rank-1 joint − "
+                 "CentreFace.", "Table 6, Sec. 5.3", "greater", ((6, "Joint Learning", T), (3, "CentreFace", T))),
+    ChapterClaim("cheng2018.complement_sr", "Complement SR learning adds to joint learning: rank-1 CSRI − joint.",
+                 "Table 7", "greater", ((7, "with CSR", T), (7, "without CSR", T))),
+)
+
+
+def decide_claims(decided: dict[str, Estimate]) -> list[dict[str, Any]]:
+    """One record per claim with an estimate: the claim, the paper's difference, ours with its interval
+    and the verdict (:func:`lrfr.stats.verdict`)."""
+    records = []
+    for claim in CLAIMS:
+        if claim.id not in decided:
+            continue
+        estimate = decided[claim.id]
+        records.append({
+            "id": claim.id, "claim": claim.claim, "source": claim.source, "direction": claim.direction,
+            "paper": claim.paper_difference(), "estimate": estimate.to_dict(), "verdict": verdict(estimate, claim.direction),
+        })
+    return records
+
+
+def claims_markdown(records: Sequence[dict[str, Any]]) -> "Markdown":
+    """The claims box: claim, paper's difference, ours [95 % interval], verdict."""
+    from IPython.display import Markdown
+
+    lines = ["| claim | source | paper (points) | this run (points, 95 %) | verdict |", "|---|---|---|---|---|"]
+    for record in records:
+        e = Estimate(**record["estimate"])
+        paper = "–" if record["paper"] is None else f"{record['paper']:+.1f}"
+        lines.append(f"| {record['claim']} | {record['source']} | {paper} | {e.format(1, signed=True)} | **{record['verdict']}** |")
+    return Markdown("\n".join(lines))
+
+
+def save_claims(run: RunFolder, records: Sequence[dict[str, Any]], mode: str) -> None:
+    """``claims.json`` in the run folder: the chapter's verdicts with their numbers and the mode."""
+    run.write_json("claims.json", {"chapter": "04_tinyface_csri", "mode": mode, "claims": list(records)})
