@@ -73,6 +73,7 @@ class Setting:
     embedding_size: int = 128
     hr_folder: str = "hr"  # the auxiliary HR identity set (CelebA in the paper)
     lr_sizes: tuple[int, ...] = (20,)  # synthetic LR face heights (TinyFace's mean is 20 px)
+    keep_in_memory: bool = True  # decode each training face once (small sets); False streams (CelebA, full mode)
     seed: int = 0
     num_workers: int = 0
 
@@ -103,15 +104,15 @@ class Schedule:
 
 def native_stream(setting: Setting) -> DataSpec:
     """The labelled native LR training faces (TinyFace ``Training_Set``), resized to the model input."""
-    return DataSpec("in_memory", {"dataset": "tinyface_train", "root": str(Path(setting.data_root) / "tinyface"),
-                                  "input_size": setting.input_size})
+    kwargs = {"root": str(Path(setting.data_root) / "tinyface"), "input_size": setting.input_size}
+    return DataSpec("in_memory", {"dataset": "tinyface_train", **kwargs}) if setting.keep_in_memory else DataSpec("tinyface_train", kwargs)
 
 
 def synthetic_stream(setting: Setting, patch: int | None = None, upsample: bool = True) -> DataSpec:
     """LR/HR pairs of the HR identity set: bicubic down to ``lr_sizes`` (and back up, for pre-upsampling SR)."""
     return DataSpec("lr_pairs", {
         "dataset": "folder", "root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size,
-        "lr_sizes": list(setting.lr_sizes), "upsample": upsample, "patch": patch,
+        "lr_sizes": list(setting.lr_sizes), "upsample": upsample, "patch": patch, "keep_in_memory": setting.keep_in_memory,
     })
 
 
@@ -416,13 +417,13 @@ def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Pat
 def own_pretraining_config(name: str, head: str, setting: Setting, schedule: Schedule, *, backbone: str,
                            backbone_kwargs: dict[str, Any]) -> ExperimentConfig:
     """HR pre-training of a Table 3 backbone with its own loss (the paper trains each model on CelebA)."""
-    root = str(Path(setting.data_root) / setting.hr_folder)
+    kwargs = {"root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size}
     return ExperimentConfig(
         name=name,
         train=schedule.train_config(setting.seed, setting.num_workers),
         model=ModelSpec(backbone=backbone, backbone_kwargs={**setting.backbone_spec(), **backbone_kwargs},
                         heads={"main": HeadSpec(kind=head)}),
-        data={"main": DataSpec("in_memory", {"dataset": "folder", "root": root, "input_size": setting.input_size})},
+        data={"main": DataSpec("in_memory", {"dataset": "folder", **kwargs}) if setting.keep_in_memory else DataSpec("folder", kwargs)},
     )
 
 
