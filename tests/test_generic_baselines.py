@@ -119,3 +119,15 @@ def test_deepid2_embedding_reads_both_pool3_and_conv4():
         build_backbone("deepid2", input_size=24)
     vgg16 = build_backbone("vgg", input_size=112)
     assert len([m for m in vgg16.body if isinstance(m, torch.nn.Conv2d)]) == 13
+
+
+@pytest.mark.parametrize("name, kwargs", [("deepid2", {}), ("vgg", {"widths": (8, 8, 16, 16, 16), "fc_size": 32})])
+def test_table3_backbones_keep_the_backbone_contract(name, kwargs):
+    model = build_backbone(name, input_size=(48, 80), embedding_size=12, **kwargs).train()
+    output = model(torch.randn(2, 3, 48, 80), return_feature_map=True)
+    assert output.embedding.shape == (2, 12)
+    output.feature_map.retain_grad()
+    (output.embedding * torch.randn_like(output.embedding)).sum().backward()
+    assert output.feature_map.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"input_size="):
+        model.eval()(torch.zeros(2, 3, 64, 64))
