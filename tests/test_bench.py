@@ -33,9 +33,11 @@ def test_bench_train_measures_sr_networks(capsys):
     assert lines[0]["parameters"] == 3 * 64 * 81 + 64 + 64 * 32 + 32 + 32 * 3 * 25 + 3  # SRCNN 9-1-5
 
 
-def test_unknown_benchmark_is_named():
+def test_unknown_benchmark_is_named(capsys):
+    assert main(["bench", "nope"]) == 1
+    assert "lrfr bench: KeyError: unknown benchmark 'nope'" in capsys.readouterr().err
     with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
-        main(["bench", "nope"])
+        main(["--debug", "bench", "nope"])
 
 
 def test_bench_stats_prints_one_line_per_statistic_with_its_interval(capsys):

@@ -116,7 +116,7 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    """A dataset factory from ``lrfr.data.DATASETS`` (or ``"module:function"``) and its arguments."""
+    """A dataset factory from ``lrfr.data.DATASETS`` (or an allowed ``"module:function"``, see :mod:`lrfr.registry`) and its arguments."""
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)

@@ -152,7 +152,7 @@ def _resolve_distance(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
         return import_object(distance, "feature distance")
     raise ValueError(
         f"unknown feature distance {distance!r}; expected one of {sorted(FEATURE_DISTANCES)} "
-        "or an importable 'module:function'"
+        "or an allowed 'module:function' (see lrfr.registry)"
     )
 
 
