@@ -115,6 +115,7 @@ def _write_data(root):
 
 @pytest.mark.slow
 def test_every_stage_trains_from_the_previous_runs(tmp_path):
+    from lrfr.experiments.workflow import load_model
     from lrfr.training import ExperimentConfig, run_experiment
     from lrfr.training.config import DataSpec, ModelSpec, TrainConfig
 
@@ -145,6 +146,8 @@ def test_every_stage_trains_from_the_previous_runs(tmp_path):
         config.train.progress = False
         runs[config.name], objective = run_experiment(config, results)
         assert objective.recognizer().eval()(torch.zeros(2, 3, 12, 12)).shape == (2, 16)
+    reloaded = load_model(runs["vdsr-fr"].path).recognizer()  # a softmax-type head (CentreFace) reloads too
+    assert torch.equal(reloaded(torch.ones(1, 3, 12, 12)), objective.eval().recognizer()(torch.ones(1, 3, 12, 12)))
     sr_weights, _ = runs["vdsr"].load_checkpoint()
     fr_weights, _ = runs["vdsr-fr"].load_checkpoint()
     assert torch.equal(sr_weights["sr.residual.0.weight"], fr_weights["sr.residual.0.weight"])  # frozen SR
