@@ -118,8 +118,18 @@ def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:
     return resized.clamp_(-1.0, 1.0)  # bicubic overshoots at edges; keep the [-1, 1] pixel range
 
 
+def cropped(image: np.ndarray, record: FaceRecord) -> np.ndarray:
+    """``image`` cut to the record's ``crop`` box ``(top, left, height, width)`` when its metadata has one
+    (a loader's centre crop of a non-square image, see :func:`lrfr.data.loaders.folder.load_folder`)."""
+    if "crop" not in record.metadata:
+        return image
+    top, left, height, width = record.metadata["crop"]
+    return image[top : top + height, left : left + width]
+
+
 class FaceDataset(Dataset):
-    """Records -> ``{"image", "label", "index"}`` items, images resized to ``input_size`` (bicubic).
+    """Records -> ``{"image", "label", "index"}`` items, images cut to a record's ``crop`` box if it has
+    one and resized to ``input_size`` (bicubic).
 
     ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
     distinct non-negative labels; ``corrupt`` lists the files a loader skipped as unreadable.
@@ -153,7 +163,7 @@ class FaceDataset(Dataset):
         record = self.records[index]
         image = self._memory.get(index) if self._memory is not None else None
         if image is None:
-            image = resize(to_tensor(read_image(record.path)), self.input_size)
+            image = resize(to_tensor(cropped(read_image(record.path), record)), self.input_size)
             if self._memory is not None:
                 self._memory[index] = image
         if self.transform is not None:
