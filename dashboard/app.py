@@ -309,7 +309,9 @@ def show_gallery(prefix: str, data: data_.RunData, frame: pd.DataFrame, selected
     rows = set(shown.tolist()) | set(found.indices.ravel().tolist())
     uris = {row: None if paths is None else data_.thumbnail(paths[row]) for row in rows}
     queries = frame.iloc[shown].assign(row=shown, summary=[summary(frame, row) for row in shown])
-    st.html(views.gallery_html(queries, found, uris, data.labels))
+    sr_paths = frame["sr_path"].to_numpy() if "sr_path" in frame else None
+    super_resolved = {row: data_.thumbnail(sr_paths[row]) for row in shown if sr_paths[row]} if sr_paths is not None else None
+    st.html(views.gallery_html(queries, found, uris, data.labels, super_resolved))
     if paths is None:
         st.caption("no 'path' column in this embedding set: no face images")
     before = neighbours(data.embeddings, data.labels, shown, k) if moved is not None else None

@@ -21,9 +21,11 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 CATEGORY_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", "n/a": "#bbbbbb"}
 WEBGL_ABOVE = 5000  # points; SVG below (selection and rendering work without WebGL)
 THUMB = 56
+SR_BORDER = "#9467bd"  # the super-resolved version of a selected face (SR-then-FR and CSRI runs)
 GALLERY_LEGEND = ('<div style="font-size:12px">gallery borders: <b style="color:#1f77b4">selected face</b>, '
                   '<b style="color:#2ca02c">neighbour of the same identity</b>, '
-                  '<b style="color:#d62728">neighbour of another identity (or none)</b></div>')
+                  '<b style="color:#d62728">neighbour of another identity (or none)</b>, '
+                  '<b style="color:#9467bd">super-resolved version of the selected face</b> (SR runs)</div>')
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,17 @@ def face_card(uri: str | None, caption: str, border: str = "#999") -> str:
             f'{picture}<br>{html.escape(caption)}</div>')
 
 
-def gallery_html(queries: pd.DataFrame, found: Neighbours, uris: dict[int, str | None], labels: np.ndarray) -> str:
-    """One line per selected face: its card, then its k neighbours (green border: same identity, red: not)."""
+def gallery_html(queries: pd.DataFrame, found: Neighbours, uris: dict[int, str | None], labels: np.ndarray,
+                 super_resolved: dict[int, str | None] | None = None) -> str:
+    """One line per selected face: its card (and, where ``super_resolved`` has one, its super-resolved
+    version beside it), then its k neighbours (green border: same identity, red: not)."""
     lines = []
     for position, row in enumerate(queries.itertuples()):
-        cards = [face_card(uris[row.row], f"#{row.row} id {row.label}", "#1f77b4"),
-                 f'<div style="display:inline-block;font-size:11px;width:120px;vertical-align:top">{html.escape(row.summary)}</div>']
+        cards = [face_card(uris[row.row], f"#{row.row} id {row.label}", "#1f77b4")]
+        if (super_resolved or {}).get(row.row):
+            cards.append(face_card(super_resolved[row.row], f"#{row.row} SR", SR_BORDER))
+        cards += [
+                  f'<div style="display:inline-block;font-size:11px;width:120px;vertical-align:top">{html.escape(row.summary)}</div>']
         for index, score, same in zip(found.indices[position], found.scores[position], found.same_identity[position]):
             cards.append(face_card(uris[int(index)], f"#{index} id {labels[index]} cos {score:.2f}",
                                    "#2ca02c" if same else "#d62728"))

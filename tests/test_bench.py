@@ -10,7 +10,8 @@ from lrfr.cli import main
 
 
 def test_bench_train_prints_json_lines(capsys):
-    main(["bench", "train", "--backbones", "quick", "mobilefacenet", "--steps", "1", "--batch-size", "4", "--device", "cpu"])
+    main(["bench", "train", "--backbones", "quick", "mobilefacenet", "--steps", "1", "--batch-size", "4", "--device", "cpu",
+          "--sr-networks"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["backbone"] for line in lines] == ["quick", "mobilefacenet"]
     quick, mobile = lines
@@ -19,6 +20,17 @@ def test_bench_train_prints_json_lines(capsys):
         assert line["bench"] == "train" and line["batch_size"] == 4 and line["device"] == "cpu"
         assert line["train_img_per_s"] > 0 and line["inference_img_per_s"] > 0
     assert mobile["parameters"] == 2_059_520
+
+
+def test_bench_train_measures_sr_networks(capsys):
+    main(["bench", "train", "--backbones", "--sr-networks", "srcnn", "edsr", "--steps", "1", "--batch-size", "2",
+          "--sr-size", "32", "--device", "cpu"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["sr_network"] for line in lines] == ["srcnn", "edsr"]
+    for line in lines:
+        assert line["input_size"] == [8, 8] and line["output_size"] == [32, 32] and line["scale"] == 4
+        assert line["train_img_per_s"] > 0 and line["inference_img_per_s"] > 0
+    assert lines[0]["parameters"] == 3 * 64 * 81 + 64 + 64 * 32 + 32 + 32 * 3 * 25 + 3  # SRCNN 9-1-5
 
 
 def test_unknown_benchmark_is_named(capsys):

@@ -309,6 +309,23 @@ def test_stored_methods_list_the_stored_projections_in_order(tmp_path):
     assert stored_methods(run) == ["pca", "umap"] and stored_methods(run, dims=3) == ["tsne"]
 
 
+def test_a_selected_face_is_shown_beside_its_super_resolved_version(tmp_path, monkeypatch):
+    run = make_run(tmp_path, images=10)
+    stored = run.load_embeddings("test")
+    faces = sorted((tmp_path / "faces" / "ri-model").glob("*.png"))
+    sr_path = np.array([str(faces[0]) if row == 1 else "" for row in range(len(stored.labels))])
+    run.save_embeddings("test", stored.embeddings, stored.labels, {**stored.metadata, "sr_path": sr_path})
+    app = app_on(tmp_path, monkeypatch)
+    app.number_input(key="k").set_value(2)
+    app.session_state["selected:primary"] = [1, 2]
+    app.run()
+    assert not app.exception
+    gallery = app.get("html")[1].value
+    assert gallery.count("#1 SR") == 1 and "#2 SR" not in gallery  # only the face with an SR image gets one
+    assert gallery.count('class="lrfr-thumb"') == 2 * (1 + 2) + 1
+    assert "super-resolved version" in app.get("html")[0].value
+
+
 def _bad_images(folder: Path) -> None:
     """Replace the run's face files by what a user may meet: a 144-megapixel PNG of ~140 kB (a decompression
     bomb), a truncated PNG, text named .png, and a folder where a file should be."""

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from lrfr.runs import RunFolder
 from lrfr.training.config import TrainConfig
 from lrfr.training.distributed import barrier, init_process
-from lrfr.training.optim import build_optimizer, build_scheduler
+from lrfr.training.optim import build_optimizer, build_scheduler, clip_gradients_adjustable
 from lrfr.training.rng import capture_rng_state, restore_rng_state, seed_everything
 
 
@@ -138,8 +138,11 @@ class Trainer:
             self._raise_non_finite(terms, epoch, step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.config.clip_grad_norm:
+        if self.config.clip_grad_norm or self.config.clip_grad_adjustable:
             self.scaler.unscale_(self.optimizer)
+        if self.config.clip_grad_adjustable:
+            clip_gradients_adjustable(self.optimizer, self.config.clip_grad_adjustable)
+        if self.config.clip_grad_norm:
             trainable = [p for p in self.objective.parameters() if p.requires_grad]
             torch.nn.utils.clip_grad_norm_(trainable, self.config.clip_grad_norm)
         self.scaler.step(self.optimizer)
