@@ -21,6 +21,15 @@ def test_bench_train_prints_json_lines(capsys):
     assert mobile["parameters"] == 2_059_520
 
 
+def test_bench_train_maug_line_times_the_paired_step(capsys):
+    main(["bench", "train", "--backbones", "quick", "--steps", "1", "--batch-size", "4", "--device", "cpu",
+          "--maug", "--input-size", "48"])
+    plain, paired = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "objective" not in plain and paired["objective"] == "maug" and paired["input_size"] == [48, 48]
+    assert paired["plain_img_per_s"] > 0 and paired["maug_img_per_s"] > 0 and paired["lr_copies_img_per_s"] > 0
+    assert paired["cost_ratio"] > 0
+
+
 def test_unknown_benchmark_is_named():
     with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
         main(["bench", "nope"])

@@ -18,6 +18,14 @@ from lrfr.losses.base import (
     additive_angular_cosine,
 )
 from lrfr.losses.center_loss import CenterFace
+from lrfr.losses.feature_distances import (
+    FEATURE_DISTANCES,
+    logexp_batch_loss,
+    logexp_distance,
+    logexp_gradient,
+    lp_distance,
+    smooth_l1_distance,
+)
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
 from lrfr.losses.recognizability import (
     RecognizabilityTerms,
@@ -36,6 +44,7 @@ def build_head(name: str, **kwargs: Any) -> ClassificationHead:
 
 
 __all__ = [
+    "FEATURE_DISTANCES",
     "HEADS",
     "AdaFace",
     "ArcFace",
@@ -55,8 +64,13 @@ __all__ = [
     "attention_mse",
     "build_head",
     "index_diversion_loss",
+    "logexp_batch_loss",
+    "logexp_distance",
+    "logexp_gradient",
+    "lp_distance",
     "project_away_from_ui",
     "recognizability_index",
     "ri_regression_loss",
+    "smooth_l1_distance",
     "ui_ri_statistics",
 ]
