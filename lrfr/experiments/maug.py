@@ -16,10 +16,25 @@ HR-only baseline, and a feature distance, or none) trained in one :class:`Settin
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from torch import nn
+
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
+from lrfr.data.resolution import MAUG_SIZES, down_up
+from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.search import mate_ranks
+from lrfr.protocols.verification import kfold_accuracy, pair_scores
+from lrfr.runs import RunFolder
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
@@ -184,3 +199,137 @@ def method_config(name: str, method: Method, setting: Setting, data_root: str | 
         ),
         data={"main": data},
     )
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+HR_SIZE = 112  # the aligned crop the paper's sizes refer to
+SWEEP_SIZES = (7, 10, 14, 20, 28, 42, 56, HR_SIZE)  # Fig. 3a's resolutions (7 ... 112 px)
+ERROR_SIZES = MAUG_SIZES  # the LR copies whose HR/LR errors Fig. 6 measures: MAug's 7, 14 and 20 px
+
+
+@dataclass(frozen=True)
+class TestSets:
+    """The chapter's test sets, read by the real loaders: LFW and XQLFW pairs (10 folds) and SCface."""
+
+    lfw: PairSet
+    xqlfw: PairSet
+    scface: SCFaceSet
+
+
+def load_test_sets(data_root: str | Path) -> TestSets:
+    """``<data_root>/lfw``, ``<data_root>/xqlfw`` and ``<data_root>/scface`` (real or synthetic)."""
+    root = Path(data_root)
+    return TestSets(load_pairs(root / "lfw"), load_pairs(root / "xqlfw", "XQLFW"), load_scface(root / "scface"))
+
+
+def embed_at(backbone: nn.Module, records: Sequence[FaceRecord], size: int | None = None,
+             batch_size: int = 256) -> np.ndarray:
+    """(N, D) unit embeddings of ``records`` at the model input, each image first bicubic-down-sampled to
+    ``size`` px and back up (:func:`lrfr.data.resolution.down_up`; None or a size at or above the input:
+    the image as it is)."""
+    transform = None if size is None else partial(down_up, size=size)
+    dataset = FaceDataset(records, backbone.input_size, transform)
+    return extract_embeddings(backbone, dataset, batch_size=batch_size, progress=False).embeddings
+
+
+@dataclass(frozen=True)
+class PairOutcomes:
+    """One pair set under one model: cosine ``scores``, ``is_same``, ``correct`` at the 10-fold threshold
+    (the LFW protocol) and ``units``, the identity of each pair's first image (the bootstrap unit)."""
+
+    scores: np.ndarray
+    is_same: np.ndarray
+    correct: np.ndarray
+    units: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+def pair_outcomes(pairs: PairSet, first: np.ndarray, second: np.ndarray | None = None) -> PairOutcomes:
+    """Outcomes of ``pairs`` with ``first`` (N, D) embedding each pair's first image and ``second`` (default
+    ``first``) its second image (e.g. the same faces at a lower resolution)."""
+    second = first if second is None else second
+    scores = pair_scores(first[pairs.pairs[:, 0]], second[pairs.pairs[:, 1]])
+    result = kfold_accuracy(scores, pairs.is_same, folds=pairs.folds)
+    ids = np.unique(pairs.folds)
+    thresholds = result.thresholds[np.searchsorted(ids, pairs.folds)]
+    correct = (scores >= thresholds) == pairs.is_same
+    units = np.array([pairs.records[i].label for i in pairs.pairs[:, 0]], dtype=np.int64)
+    return PairOutcomes(scores, pairs.is_same.copy(), correct, units)
+
+
+@dataclass(frozen=True)
+class RankOutcomes:
+    """Rank-1 ``hits`` (Q,) of probes searched in a gallery, with each probe's identity as ``units``."""
+
+    hits: np.ndarray
+    units: np.ndarray
+
+    @property
+    def rate(self) -> float:
+        return float(self.hits.mean())
+
+
+def scface_rank1(backbone: nn.Module, scface: SCFaceSet, batch_size: int = 256) -> dict[str, RankOutcomes]:
+    """SCface without fine-tuning (Table 1 "w/o FT", Table 4): each distance's probes (all cameras) against
+    the HR mugshots, rank-1 per probe; keys ``d1``, ``d2``, ``d3``."""
+    gallery = embed_at(backbone, scface.mugshots, batch_size=batch_size)
+    probes = embed_at(backbone, scface.probes, batch_size=batch_size)
+    labels = np.array([r.label for r in scface.probes], dtype=np.int64)
+    distances = np.array([r.metadata["distance"] for r in scface.probes])
+    outcomes = {}
+    for distance in sorted(set(distances.tolist())):
+        chosen = distances == distance
+        found = mate_ranks(probes[chosen], gallery, labels[chosen], [r.label for r in scface.mugshots])
+        hits = np.zeros(chosen.sum())
+        hits[found.probe_indices] = found.first_ranks == 1
+        outcomes[f"d{distance}"] = RankOutcomes(hits, labels[chosen])
+    return outcomes
+
+
+def hr_lr_errors(hr: np.ndarray, lr: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Fig. 6: |f_HR - f_LR| of L2-normalised embeddings of the same faces, for each LR copy set in ``lr``.
+    Returns the (N,) mean error of each face (over dimensions and LR sizes) and the (D,) mean error of each
+    dimension (over faces and LR sizes; Fig. 6 plots their distribution)."""
+    errors = np.stack([np.abs(hr - low) for low in lr])  # (sizes, N, D)
+    return errors.mean(axis=(0, 2)), errors.mean(axis=(0, 1))
+
+
+def derivative_curves(errors: np.ndarray, dims: int = 512, remainder: float = 0.0, p: float = 1.0) -> dict[str, np.ndarray]:
+    """Fig. 4: D times the first derivative ``dL/dx_1`` of L1, L2 (Eq. 1-2), smooth L1 and LogExp (Eq. 3-5),
+    taken by autograd from the implemented losses at ``x = (e, r, 0, ..., 0)``, ``y = 0`` for each error
+    ``e`` in ``errors``; the second error ``r = log(1 + remainder)`` makes Eq. 6's remainder
+    ``C = sum_{j != 1}(exp(|x_j - y_j|) - 1)`` equal ``remainder`` (for p = 1)."""
+    x = torch.zeros(len(errors), dims, dtype=torch.float64)
+    x[:, 0] = torch.as_tensor(errors, dtype=torch.float64)
+    x[:, 1] = math.log1p(remainder)
+    y = torch.zeros_like(x)
+    distances = {
+        "L1": lambda a: lp_distance(a, y, 1.0), "L2": lambda a: lp_distance(a, y, 2.0),
+        "smooth L1": lambda a: smooth_l1_distance(a, y), f"LogExp (p = {p:g})": lambda a: logexp_distance(a, y, p),
+    }
+    return {name: dims * torch.func.grad(lambda a, f=f: f(a).sum())(x)[:, 0].numpy() for name, f in distances.items()}
+
+
+RESOLUTION_SET = "resolutions"
+
+
+def save_resolution_set(run: RunFolder, records: Sequence[FaceRecord], embeddings: dict[int, np.ndarray],
+                        hr_size: int = HR_SIZE) -> Path:
+    """Write the dashboard's embedding set ``resolutions``: the same faces at HR and at every LR size of
+    ``embeddings`` (size -> (N, D), ``hr_size`` the HR copies), with ``native_height`` = the face size in
+    px (the dashboard colours by it), ``split`` = "gallery" for the HR copies and "probe" for the LR
+    ones (so the dashboard scores LR probes against their HR faces) and ``path``."""
+    if hr_size not in embeddings:
+        raise ValueError(f"embeddings has sizes {sorted(embeddings)}; expected the HR size {hr_size} among them")
+    sizes = sorted(embeddings, reverse=True)
+    labels = np.concatenate([[r.label for r in records]] * len(sizes))
+    metadata = {
+        "path": np.array([str(r.path) for r in records] * len(sizes)),
+        "split": np.repeat(["gallery" if s == hr_size else "probe" for s in sizes], len(records)),
+        "native_height": np.repeat(sizes, len(records)),
+    }
+    return run.save_embeddings(RESOLUTION_SET, np.concatenate([embeddings[s] for s in sizes]), labels, metadata)
