@@ -16,10 +16,12 @@ from lrfr.plots import (
     UI_CENTER,
     embedding_scatter,
     erc_figure,
+    group_scatter,
     heatmap_overlays,
     histograms,
     image_grid,
     line_sweep,
+    roc_figure,
 )
 from lrfr.plots.display import PLOTLY_MIMETYPE, figure_bundle, show
 
@@ -93,6 +95,22 @@ def test_embedding_scatter_colours_categories_by_index_and_checks_shapes():
         embedding_scatter(np.zeros((4, 5)), np.zeros(4), ["1", "2", "3", "4"])
     with pytest.raises(ValueError, match="UI center has 3 coordinates"):
         embedding_scatter(np.zeros((4, 2)), np.zeros(4), ["1", "2", "3", "4"], np.zeros(3))
+
+
+def test_group_scatter_marks_each_groups_centre():
+    points = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 14.0]])
+    fig = group_scatter(points, ["112 px", "112 px", "7 px", "7 px"], "t")
+    assert [trace.name for trace in fig.data] == ["112 px", "112 px centre", "7 px", "7 px centre"]
+    assert (fig.data[1].x[0], fig.data[1].y[0]) == (1.0, 0.0) and (fig.data[3].x[0], fig.data[3].y[0]) == (11.0, 12.0)
+    assert fig.data[0].marker.color == fig.data[1].marker.color != fig.data[2].marker.color
+    with pytest.raises(ValueError, match="expected \\(N, 2\\) points and N group names"):
+        group_scatter(points, ["a"], "t")
+
+
+def test_roc_figure_has_one_curve_per_method_on_a_log_fpr_axis():
+    fig = roc_figure({"a": (np.array([0.01, 1.0]), np.array([0.5, 1.0])), "b": (np.array([0.1, 1.0]), np.array([0.2, 1.0]))}, "t")
+    assert [trace.name for trace in fig.data] == ["a", "b"] and fig.layout.xaxis.type == "log"
+    assert list(fig.data[0].y) == [0.5, 1.0]
 
 
 def test_line_sweep_has_one_series_per_line():

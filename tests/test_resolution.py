@@ -21,8 +21,12 @@ from lrfr.data.resolution import (
 )
 from lrfr.losses import build_head
 from lrfr.models import build_backbone
-from lrfr.protocols.gradient_norm import gradient_norm_by_resolution
-from lrfr.training import LossTerm, Objective, OptimizerConfig, StepContext, TrainConfig, Trainer, seed_everything
+from lrfr.experiments.maug import total_loss_terms
+from lrfr.protocols.gradient_norm import gradient_norm_by_resolution, gradient_norm_by_term
+from lrfr.training import (
+    HeadSpec, LossTerm, ModelSpec, Objective, OptimizerConfig, StepContext, TrainConfig, Trainer, build_objective,
+    seed_everything,
+)
 from tests.toy import ToyFaces
 
 DRAWS = 20_000
@@ -159,3 +163,22 @@ def test_gradient_norm_per_resolution_is_the_norm_sum_of_the_mean_loss_gradient(
         assert norms[size] == pytest.approx(float(sum(g.norm() for g in gradients)), rel=1e-4)
     total = gradient_norm_by_resolution(objective, images, labels, (8,), reduction="total")[8]
     assert total < norms[8]
+
+
+def test_gradient_norm_by_term_separates_the_terms_of_eq8():
+    seed_everything(0)
+    spec = ModelSpec(backbone="quick", backbone_kwargs={"embedding_size": 16},
+                     heads={"main": HeadSpec("cosface", 4, {"scale": 48.0, "margin": 0.4})},
+                     terms=total_loss_terms("logexp", 1.0, 3.0))
+    objective = build_objective(spec)
+    data = ToyFaces(per_class=4)
+    batch = {f"main.{k}": torch.stack([data[i][k] for i in range(8)]) for k in ("hr", "lr", "label")}
+    norms = gradient_norm_by_term(objective, batch)
+    assert set(norms) == {"cls_hr/ce", "cls_lr/ce", "dist"} and all(p.grad is None for p in objective.parameters())
+    objective.eval()
+    parameters = [p for p in objective.backbone.parameters() if p.requires_grad]
+    gradients = torch.autograd.grad(objective(batch)["dist"], parameters)
+    assert norms["dist"] == pytest.approx(float(torch.cat([g.flatten() for g in gradients]).norm()), rel=1e-4)
+    objective.train()
+    gradient_norm_by_term(objective, batch)
+    assert objective.training and objective.backbone.training

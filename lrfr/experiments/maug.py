@@ -333,3 +333,39 @@ def save_resolution_set(run: RunFolder, records: Sequence[FaceRecord], embedding
         "native_height": np.repeat(sizes, len(records)),
     }
     return run.save_embeddings(RESOLUTION_SET, np.concatenate([embeddings[s] for s in sizes]), labels, metadata)
+
+
+@dataclass(frozen=True)
+class RowEvaluation:
+    """One trained model on the chapter's test sets.
+
+    ``lfw`` / ``xqlfw``: the pair sets as stored (HR-HR, and XQLFW's HR-LR pairs); ``scface``: rank-1 per
+    distance without fine-tuning; ``lfw_at``: the LFW pairs with the second image at each LR size
+    (Fig. 3a: one side HR, the other down-sampled, as XQLFW builds its pairs); ``errors`` (N,) and
+    ``dim_errors`` (D,): Fig. 6's HR/LR errors over the LFW faces at the ERROR_SIZES evaluated;
+    ``lfw_embeddings``: the LFW faces' unit embeddings, HR under ``HR_SIZE`` and each LR size.
+    """
+
+    lfw: PairOutcomes
+    xqlfw: PairOutcomes
+    scface: dict[str, RankOutcomes]
+    lfw_at: dict[int, PairOutcomes]
+    errors: np.ndarray | None
+    dim_errors: np.ndarray | None
+    lfw_embeddings: dict[int, np.ndarray]
+
+
+def evaluate_row(backbone: nn.Module, tests: TestSets, lr_sizes: Sequence[int] = (), batch_size: int = 256) -> RowEvaluation:
+    """Embed and score ``tests`` with ``backbone``; the LFW faces also at each of ``lr_sizes`` (see RowEvaluation)."""
+    lfw = {HR_SIZE: embed_at(backbone, tests.lfw.records, batch_size=batch_size)}
+    for size in sorted(set(lr_sizes) - {HR_SIZE}):
+        lfw[size] = embed_at(backbone, tests.lfw.records, size, batch_size)
+    error_sizes = [size for size in ERROR_SIZES if size in lfw]
+    errors, dim_errors = hr_lr_errors(lfw[HR_SIZE], [lfw[s] for s in error_sizes]) if error_sizes else (None, None)
+    return RowEvaluation(
+        lfw=pair_outcomes(tests.lfw, lfw[HR_SIZE]),
+        xqlfw=pair_outcomes(tests.xqlfw, embed_at(backbone, tests.xqlfw.records, batch_size=batch_size)),
+        scface=scface_rank1(backbone, tests.scface, batch_size),
+        lfw_at={size: pair_outcomes(tests.lfw, lfw[HR_SIZE], lfw[size]) for size in lfw},
+        errors=errors, dim_errors=dim_errors, lfw_embeddings=lfw,
+    )

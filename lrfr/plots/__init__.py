@@ -5,10 +5,12 @@ from lrfr.plots.figures import (
     UI_CENTER,
     embedding_scatter,
     erc_figure,
+    group_scatter,
     heatmap_overlays,
     histograms,
     image_grid,
     line_sweep,
+    roc_figure,
 )
 from lrfr.plots.projections import PROJECTIONS, project
 
@@ -17,10 +19,12 @@ __all__ = [
     "UI_CENTER",
     "embedding_scatter",
     "erc_figure",
+    "group_scatter",
     "heatmap_overlays",
     "histograms",
     "image_grid",
     "line_sweep",
     "project",
+    "roc_figure",
     "show",
 ]

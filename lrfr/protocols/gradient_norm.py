@@ -1,4 +1,4 @@
-"""How hard a model finds faces of each resolution: the gradient norm they produce (Ling et al. 2023, Fig. 3b).
+"""Gradient norms: per input resolution (Ling et al. 2023, Fig. 3b) and per loss term.
 
 Ling et al. compute "the gradient norm sum of the parameters of the model after back-propagation for
 different resolution inputs". Here, for every size ``r``: the images are bicubic-down-sampled to ``r``
@@ -13,11 +13,15 @@ L2 norm of all of them together (``"total"``). Choices the paper leaves open:
 * the model is in eval mode (batch-norm running statistics, no dropout), so the value does not depend
   on how the images are batched and no buffer is updated; parameters' ``.grad`` are not touched;
 * only the backbone's parameters count (the head's class prototypes are part of the loss).
+
+:func:`gradient_norm_by_term` measures how much each weighted term of a composed objective pulls on
+the backbone in one batch (e.g. Eq. 8's ``lambda L_dist`` against its two classification halves).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -64,3 +68,17 @@ def gradient_norm_by_resolution(
 def _reduce(gradients: list[Tensor], reduction: str) -> float:
     per_tensor = torch.stack([g.norm() for g in gradients])
     return float(per_tensor.sum() if reduction == "sum" else per_tensor.norm())
+
+
+def gradient_norm_by_term(objective: nn.Module, batch: Mapping[str, Any]) -> dict[str, float]:
+    """``{term: L2 norm of its gradient}`` over every trainable backbone parameter, for each weighted term
+    the objective returns on ``batch`` (keys as ``objective(batch)``), in eval mode; ``.grad`` untouched."""
+    backbone = objective.backbone
+    parameters = [p for p in backbone.parameters() if p.requires_grad]
+    with eval_mode(objective):
+        terms = objective(batch)
+        norms = {}
+        for index, (name, value) in enumerate(terms.items()):
+            gradients = torch.autograd.grad(value, parameters, retain_graph=index < len(terms) - 1, allow_unused=True)
+            norms[name] = _reduce([g if g is not None else torch.zeros_like(p) for g, p in zip(gradients, parameters)], "total")
+    return norms
