@@ -5,7 +5,8 @@ from lrfr.registry import Registry
 DATASETS: Registry = Registry("dataset")
 
 # Imported after DATASETS exists: the loader modules register their factories in it.
-from lrfr.data import loaders, resolution  # noqa: E402,F401
+from lrfr.data import loaders  # noqa: E402
+from lrfr.data import lr_pairs, resolution  # noqa: E402,F401  (register "lr_pairs", "paired_resolution")
 from lrfr.data.base import CorruptImageError, FaceDataset, FaceRecord, LayoutError  # noqa: E402
 from lrfr.data.loaders import *  # noqa: E402,F401,F403
 

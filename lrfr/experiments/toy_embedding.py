@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lrfr.data import DATASETS
 from lrfr.data.calibration import FaceTensors, to_tensor
 from lrfr.data.synthface import SynthFace, synthetic_lr
 from lrfr.experiments.workflow import cached_run
@@ -93,8 +94,9 @@ class UnlabelledFaces(Dataset):
         return {"image": self.images[index]}
 
 
+@DATASETS.register("toy_embedding_faces")
 def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7) -> FaceTensors:
-    """The labelled toy set (``"lrfr.experiments.toy_embedding:toy_faces"``): easy IDs clean, hard IDs native LR."""
+    """The labelled toy set (dataset ``"toy_embedding_faces"``): easy IDs clean, hard IDs native LR."""
     generator = SynthFace(seed=seed, similar_fraction=0.0)
     ids = np.repeat(np.arange(NUM_IDENTITIES), images_per_identity)
     imgs = np.tile(np.arange(images_per_identity), NUM_IDENTITIES)
@@ -106,8 +108,9 @@ def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7
     return FaceTensors(images, ids)
 
 
+@DATASETS.register("toy_embedding_ui")
 def toy_ui(seed: int = 0, count: int = 64) -> UnlabelledFaces:
-    """The UI stream (``"lrfr.experiments.toy_embedding:toy_ui"``): SynthFace UIs (4-12 px) up-sampled to 32 px."""
+    """The UI stream (dataset ``"toy_embedding_ui"``): SynthFace UIs (4-12 px) up-sampled to 32 px."""
     faces = SynthFace(seed=seed).render_ui(np.arange(count))  # read-only arrays of 4..12 px
     return UnlabelledFaces(np.concatenate([synthetic_lr(face[None].copy(), INPUT_SIZE) for face in faces]))
 
@@ -124,10 +127,10 @@ def toy_config(
         raise ValueError(f"method {method!r} is not valid; expected one of {METHODS}")
     head = HeadSpec("adaface" if method == "adaface" else "arcface", "main", {"scale": SCALE})
     terms = [TermSpec("cls", "classification")]
-    data = {"main": DataSpec(f"{__name__}:toy_faces", {"seed": seed, "images_per_identity": images_per_identity})}
+    data = {"main": DataSpec("toy_embedding_faces", {"seed": seed, "images_per_identity": images_per_identity})}
     if method == "ours":
         terms.append(TermSpec("recognizability", "recognizability"))
-        data["ui"] = DataSpec(f"{__name__}:toy_ui", {"seed": seed, "count": ui_images})
+        data["ui"] = DataSpec("toy_embedding_ui", {"seed": seed, "count": ui_images})
     train = TrainConfig(
         seed=seed, epochs=epochs, batch_size=batch_size, device="cpu", amp=False, progress=False,
         keep_checkpoints=1, optimizer=OptimizerConfig(name="adamw", lr=0.01),

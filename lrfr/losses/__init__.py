@@ -1,7 +1,7 @@
 """Classification heads / losses for face recognition, built by name from :data:`HEADS`.
 
 Registered: ``softmax``, ``normface``, ``cosface``, ``arcface``, ``curricularface``, ``mv_softmax``,
-``magface``, ``adaface``, ``centerface``.
+``magface``, ``adaface``, ``centerface``, ``sphereface`` (A-Softmax), ``deepid2`` (softmax + verification).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lrfr.losses.base import (
     additive_angular_cosine,
 )
 from lrfr.losses.center_loss import CenterFace
+from lrfr.losses.deepid2 import DeepID2Loss, contrastive_verification
 from lrfr.losses.feature_distances import (
     FEATURE_DISTANCES,
     logexp_batch_loss,
@@ -27,6 +28,7 @@ from lrfr.losses.feature_distances import (
     smooth_l1_distance,
 )
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
+from lrfr.losses.pixel import pixel_loss
 from lrfr.losses.recognizability import (
     RecognizabilityTerms,
     attention_mse,
@@ -36,6 +38,7 @@ from lrfr.losses.recognizability import (
     ri_regression_loss,
     ui_ri_statistics,
 )
+from lrfr.losses.sphereface import SphereFace, angular_margin_psi, chebyshev_cosine
 
 
 def build_head(name: str, **kwargs: Any) -> ClassificationHead:
@@ -53,6 +56,7 @@ __all__ = [
     "CosFace",
     "CosineMarginHead",
     "CurricularFace",
+    "DeepID2Loss",
     "HardNegativeHead",
     "HeadOutput",
     "MVSoftmax",
@@ -60,14 +64,19 @@ __all__ = [
     "NormFace",
     "RecognizabilityTerms",
     "SoftmaxHead",
+    "SphereFace",
     "additive_angular_cosine",
+    "angular_margin_psi",
     "attention_mse",
     "build_head",
+    "chebyshev_cosine",
+    "contrastive_verification",
     "index_diversion_loss",
     "logexp_batch_loss",
     "logexp_distance",
     "logexp_gradient",
     "lp_distance",
+    "pixel_loss",
     "project_away_from_ui",
     "recognizability_index",
     "ri_regression_loss",

@@ -9,6 +9,7 @@ from lrfr.plots.figures import (
     heatmap_overlays,
     histograms,
     image_grid,
+    interval_curves,
     line_sweep,
     roc_figure,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "heatmap_overlays",
     "histograms",
     "image_grid",
+    "interval_curves",
     "line_sweep",
     "project",
     "roc_figure",

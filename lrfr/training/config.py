@@ -58,6 +58,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
     amp: bool = True  # mixed precision (float16 + grad scaling); only ever used on CUDA
     clip_grad_norm: float | None = 5.0
+    clip_grad_adjustable: float | None = None  # theta of VDSR's adjustable clipping to +-theta/lr (Kim et al. Sec. 3.3)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     keep_checkpoints: int | None = 2  # None keeps every epoch's checkpoint
@@ -94,10 +95,12 @@ class ModelSpec:
     ``freeze`` lists module-name prefixes (e.g. ``"backbone"``) whose parameters are not trained and
     whose batch-norm statistics stay fixed; ``pretrained`` is a ``.safetensors`` file or run folder whose
     weights under the module prefixes ``pretrained_modules`` are loaded before training (by default the
-    backbone only, so a model pre-trained on one identity set can be fine-tuned on another).
+    backbone only, so a model pre-trained on one identity set can be fine-tuned on another);
+    ``pretrained_sr`` another source for the SR network's weights (SR-then-FR: an SR run and an FR run).
+    ``backbone=None`` builds a model that only super-resolves (no heads).
     """
 
-    backbone: str = "quick"
+    backbone: str | None = "quick"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     sr: str | None = None
     sr_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -108,11 +111,12 @@ class ModelSpec:
     freeze: list[str] = field(default_factory=list)
     pretrained: str | None = None
     pretrained_modules: list[str] = field(default_factory=lambda: ["backbone"])
+    pretrained_sr: str | None = None
 
 
 @dataclass
 class DataSpec:
-    """A dataset factory from ``lrfr.data.DATASETS`` (or ``"module:function"``) and its arguments."""
+    """A dataset factory from ``lrfr.data.DATASETS`` (or an allowed ``"module:function"``, see :mod:`lrfr.registry`) and its arguments."""
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
