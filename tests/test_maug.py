@@ -63,7 +63,8 @@ def test_paper_settings_are_section_4_1():
     assert (config.train.optimizer.lr, config.train.optimizer.momentum, config.train.optimizer.weight_decay) == (0.1, 0.9, 5e-4)
     assert (config.train.epochs, config.train.schedule.milestones, config.train.batch_size) == (28, [16, 24], 256)
     assert config.model.heads["main"].kind == "cosface" and config.model.heads["main"].kwargs == {"scale": 48.0, "margin": 0.4}
-    assert config.data["main"].kwargs["root"] == "/data/casia_webface" and config.data["main"].name == "paired_resolution"
+    assert config.data["main"].kwargs["root"] == "/data/casia_webface" and config.data["main"].name == "lr_pairs"
+    assert (config.data["main"].kwargs["lr_sizes"], config.data["main"].kwargs["weights"]) == ([7, 14, 20], [1.0, 1.0, 2.0])
     assert (ms1m.backbone, ms1m.lr, ms1m.epochs, ms1m.milestones) == ("resnet50", 0.01, 16, (8, 12))
 
 

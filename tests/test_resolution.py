@@ -8,12 +8,12 @@ import pytest
 import torch
 from scipy import stats
 
-from lrfr.data import DATASETS
-from lrfr.data.base import resize
+from lrfr.data.degrade import synthetic_lr
+from lrfr.data.lr_pairs import LRPairs, load_lr_pairs
 from lrfr.data.resolution import (
-    PairedResolution,
     ResolutionAugmentation,
     down_up,
+    lr_pairs_kwargs,
     maug,
     maug_reference,
     paug,
@@ -63,26 +63,30 @@ def test_paug_draws_the_four_st_m_sizes_equally():
     assert chi_square_p(counts, (1, 1, 1, 1)) > 0.001
 
 
+def paired(base, spec) -> LRPairs:
+    return LRPairs(base, **lr_pairs_kwargs(spec))
+
+
 def test_paired_items_hold_the_hr_image_and_its_lr_copy_at_the_drawn_size():
     base = ToyFaces(per_class=8, size=64)
-    paired = PairedResolution(base, {"name": "maug"})
+    pairs = paired(base, {"name": "maug"})
     torch.manual_seed(0)
     sizes = []
-    for index in range(len(paired)):
-        item = paired[index]
+    for index in range(len(pairs)):
+        item = pairs[index]
         size = int(item["lr_size"])
         sizes.append(size)
         torch.testing.assert_close(item["hr"], base[index]["image"])
-        torch.testing.assert_close(item["lr"], resize(resize(item["hr"], size), 64))
-        assert item["label"] == base[index]["label"]
+        torch.testing.assert_close(item["lr"], synthetic_lr(item["hr"], size, upsample_to=64))
+        assert item["label"] == base[index]["label"] and "image" not in item
         assert (item["lr"] - item["hr"]).abs().mean() > 0.05  # detail is gone
-    assert set(sizes) <= {7, 14, 20} and paired.num_classes == base.num_classes
+    assert set(sizes) == {7, 14, 20} and pairs.num_classes == base.num_classes
 
 
 def test_paired_dataset_draws_follow_the_ratio_through_items():
-    paired = PairedResolution(ToyFaces(num_classes=2, per_class=500, size=32), maug((1, 2, 1)))
+    pairs = paired(ToyFaces(num_classes=2, per_class=500, size=32), maug((1, 2, 1)))
     torch.manual_seed(1)
-    counts = np.bincount([int(paired[i]["lr_size"]) for i in range(len(paired))], minlength=21)[[7, 14, 20]]
+    counts = np.bincount([int(pairs[i]["lr_size"]) for i in range(len(pairs))], minlength=21)[[7, 14, 20]]
     assert chi_square_p(counts, (1, 2, 1)) > 0.001
 
 
@@ -103,7 +107,7 @@ def test_training_batches_pair_each_hr_face_with_its_own_lr_copy():
     base = ToyFaces(num_classes=5, per_class=8, size=32)
     objective = Objective(build_backbone("quick"), {}, [RecordBatch()])
     config = TrainConfig(epochs=2, batch_size=8, progress=False, device="cpu", optimizer=OptimizerConfig(lr=1e-3))
-    Trainer(config, objective, {"main": _Indexed(PairedResolution(base, "paug"))}).fit()
+    Trainer(config, objective, {"main": _Indexed(paired(base, "paug"))}).fit()
     batches = objective.terms[0].batches
     assert len(batches) == 10
     for batch in batches:
@@ -116,7 +120,7 @@ def test_training_batches_pair_each_hr_face_with_its_own_lr_copy():
 class _Indexed(torch.utils.data.Dataset):
     """Adds the item index, so the test can tell which face each row of a batch is."""
 
-    def __init__(self, base: PairedResolution) -> None:
+    def __init__(self, base: LRPairs) -> None:
         self.base, self.num_classes = base, base.num_classes
 
     def __len__(self) -> int:
@@ -134,14 +138,16 @@ def test_named_augmentations_and_errors():
         resolution_augmentation("maugg")
     with pytest.raises(ValueError, match="weights .* must be >= 0 with a positive sum"):
         ResolutionAugmentation((7, 14), (0.0, 0.0))
-    item = PairedResolution(ToyFaces(size=32), {"name": "single", "size": 56})[0]
+    item = paired(ToyFaces(size=32), {"name": "single", "size": 56})[0]
     assert torch.equal(item["lr"], item["hr"]) and item["lr_size"] == 56  # nothing to lose at a 32-px input
-    assert "paired_resolution" in DATASETS.names()
+    assert lr_pairs_kwargs("maug_reference") == {"lr_sizes": [7, 14, 20], "weights": [0.5, 0.0, 0.5]}
+    with pytest.raises(ValueError, match="keep_in_memory needs a FaceDataset"):
+        load_lr_pairs("tests.toy:make_toy", lr_sizes=[7, 14])
 
 
 def test_down_up_batches_and_leaves_sizes_at_or_above_the_input():
     images = torch.rand(3, 3, 32, 32) * 2 - 1
-    torch.testing.assert_close(down_up(images, 8)[1], resize(resize(images[1], 8), 32))
+    torch.testing.assert_close(down_up(images, 8)[1], synthetic_lr(images[1], 8, upsample_to=32))
     assert down_up(images, 32) is images and down_up(images, 64) is images
 
 

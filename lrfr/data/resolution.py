@@ -26,10 +26,9 @@ smaller model input (e.g. 64 px) is down-sampled from there to ``r`` px: the fac
 of detail whatever the input size. A size at or above the input leaves the image as it is (it has no
 detail to lose), so e.g. PAug's 56 px is a copy of the HR image at a 32-px input.
 
-:class:`PairedResolution` wraps a face dataset so that every item carries its HR image and an
-augmented LR copy of it (``hr``, ``lr``, ``lr_size``, ``label``, ``index``): each HR face and its LR
-copy enter the same training step (Eq. 7's ``f_HR`` and ``f_LR``), and the batch of LR copies has
-exactly the identities of the HR batch.
+Paired HR/LR training items (each HR face and its LR copy in the same step, Eq. 7's ``f_HR`` and
+``f_LR``) are :class:`lrfr.data.lr_pairs.LRPairs` with an augmentation's sizes and weights
+(:func:`lr_pairs_kwargs`).
 """
 
 from __future__ import annotations
@@ -39,10 +38,8 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from lrfr.data import DATASETS
-from lrfr.data.base import resize
+from lrfr.data.degrade import synthetic_lr
 
 MAUG_SIZES = (7, 14, 20)  # extremely hard / hard / semi-hard (Sec. 3.1, Fig. 3a regions A, B, C)
 MAUG_RATIO = (1.0, 1.0, 2.0)  # Sec. 4.1 and Table 6's chosen row
@@ -53,12 +50,11 @@ PAUG_SIZES = (7, 14, 28, 56)  # ST-M's multi-resolution set (Table 4 "PAug")
 
 def down_up(images: Tensor, size: int) -> Tensor:
     """Float ``(C, H, W)`` or ``(N, C, H, W)`` images bicubic-down-sampled to ``size`` px and bicubic-
-    up-sampled back to (H, W) (antialiased, clipped to [-1, 1]); unchanged where ``size`` is not below them."""
+    up-sampled back to (H, W) (:func:`lrfr.data.degrade.synthetic_lr`); unchanged where ``size`` is not
+    below them (a face shown at a smaller input holds no more detail than the input)."""
     if size >= min(images.shape[-2:]):
         return images
-    batched = images if images.ndim == 4 else images[None]
-    restored = torch.stack([resize(resize(image, size), tuple(images.shape[-2:])) for image in batched])
-    return restored if images.ndim == 4 else restored[0]
+    return synthetic_lr(images, size, upsample_to=tuple(images.shape[-2:]))
 
 
 @dataclass(frozen=True)
@@ -155,38 +151,8 @@ def resolution_augmentation(spec: str | Mapping[str, Any] | ResolutionAugmentati
         raise ValueError(f"resolution augmentation {name!r}: {error}") from None
 
 
-class PairedResolution(Dataset):
-    """Items ``{"hr", "lr", "lr_size", "label", "index"}``: the base item's image and its LR copy.
-
-    ``base`` yields ``{"image", "label", ...}`` dicts (a :class:`~lrfr.data.FaceDataset`, whose own
-    transform, e.g. a horizontal flip, is applied first, so both copies show the same picture).
-    """
-
-    def __init__(self, base: Dataset, augmentation: str | Mapping[str, Any] | ResolutionAugmentation) -> None:
-        self.base = base
-        self.augmentation = resolution_augmentation(augmentation)
-        if hasattr(base, "num_classes"):
-            self.num_classes = base.num_classes
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        item = self.base[index]
-        if not isinstance(item, dict) or "image" not in item:
-            raise TypeError(f"the base dataset yields {type(item).__name__}; expected a dict with an 'image'")
-        rest = {key: value for key, value in item.items() if key != "image"}
-        low, size = self.augmentation.pair(item["image"])
-        return {**rest, "hr": item["image"], "lr": low, "lr_size": torch.tensor(size)}
-
-    @property
-    def labels(self) -> Any:
-        return self.base.labels
-
-
-@DATASETS.register("paired_resolution")
-def paired_resolution(source: str, augmentation: str | dict[str, Any] = "maug", **kwargs: Any) -> PairedResolution:
-    """The dataset that factory ``source`` builds from ``kwargs``, paired with LR copies made by
-    ``augmentation`` (see :func:`resolution_augmentation`), e.g.
-    ``DataSpec("paired_resolution", {"source": "in_memory", "augmentation": "maug", "dataset": "folder", ...})``."""
-    return PairedResolution(DATASETS.build(source, **kwargs), augmentation)
+def lr_pairs_kwargs(spec: str | Mapping[str, Any] | ResolutionAugmentation) -> dict[str, list]:
+    """``lr_sizes`` and ``weights`` of the augmentation ``spec`` for :class:`lrfr.data.lr_pairs.LRPairs`
+    (and the ``lr_pairs`` dataset factory), so a config records the sizes and ratio it trained with."""
+    augmentation = resolution_augmentation(spec)
+    return {"lr_sizes": list(augmentation.sizes), "weights": list(augmentation.weights)}

@@ -6,8 +6,8 @@ HR-only baseline, and a feature distance, or none) trained in one :class:`Settin
 * :func:`total_loss_terms` is the total loss (Sec. 3.3, Eq. 7-8) as composed loss terms of
   :mod:`lrfr.training`: ``lambda * L_dist(f_HR / ||f_HR||, f_LR / ||f_LR||) + 1/2 L_cls(f_HR) +
   1/2 L_cls(f_LR)`` with CosFace (s = 48, m = 0.4) as ``L_cls``; the HR and LR views come from one
-  paired data stream (:class:`lrfr.data.resolution.PairedResolution`), so both go through the one
-  backbone in the same step. Without a distance (Table 4's "Aug", "MAug" rows) the two halves of the
+  paired data stream (:class:`lrfr.data.lr_pairs.LRPairs` with the augmentation's sizes and weights),
+  so both go through the one backbone in the same step. Without a distance (Table 4's "Aug", "MAug" rows) the two halves of the
   classification loss remain; without an augmentation (the baseline) it is plain CosFace on HR faces.
 * :data:`PAPER_SETTINGS` are Sec. 4.1's two training settings (ResNet-34 on CASIA-WebFace, ResNet-50
   on MS1M) as parameters; the book's quick mode instead fine-tunes the shared HR pre-training
@@ -29,7 +29,7 @@ from torch import nn
 
 from lrfr.data.base import FaceDataset, FaceRecord
 from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
-from lrfr.data.resolution import MAUG_SIZES, down_up
+from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs
 from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.search import mate_ranks
@@ -167,14 +167,13 @@ CASIA-WebFace (lr 0.1, 28 epochs, / 10 at 16 and 24) and ResNet-50 on MS1M (lr 0
 def method_config(name: str, method: Method, setting: Setting, data_root: str | Path) -> ExperimentConfig:
     """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``."""
     source = {"root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
-    base = {"source": "in_memory", "dataset": setting.dataset, **source} if setting.keep_in_memory else {
-        "source": setting.dataset, **source}
     if method.augmentation is None:
-        stream = base.pop("source")
-        data = DataSpec(stream, base)
+        memory = setting.keep_in_memory
+        data = DataSpec("in_memory", {"dataset": setting.dataset, **source}) if memory else DataSpec(setting.dataset, source)
         terms = [TermSpec("cls", "classification", 1.0)]
     else:
-        data = DataSpec("paired_resolution", {**base, "augmentation": method.augmentation})
+        data = DataSpec("lr_pairs", {"dataset": setting.dataset, **source, "keep_in_memory": setting.keep_in_memory,
+                                     **lr_pairs_kwargs(method.augmentation)})
         terms = total_loss_terms(method.distance, method.p, method.lam)
     if setting.schedule == "multistep":
         schedule = ScheduleConfig(name="multistep", milestones=list(setting.milestones))
