@@ -1,4 +1,5 @@
-"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``.
+"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``,
+``lrfr data align``.
 
 A failing command prints ``lrfr <command>: <ErrorType>: <message>`` to stderr and exits with status 1
 (130 when interrupted); ``--debug`` (before or after the command name) shows the Python traceback instead.
@@ -48,6 +49,24 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_align(args: argparse.Namespace) -> int:
+    from lrfr.data.align import align_folder, centre_crop, landmark_aligner
+
+    size = args.size or (150 if args.template == "dlib" else 112)
+    if args.template == "dlib":
+        from lrfr.data.dlib_align import DlibAligner
+
+        align = DlibAligner(size=size).chip
+    else:
+        from lrfr.data.detect import MTCNN, load_nets
+
+        align = landmark_aligner(MTCNN(load_nets(args.weights), min_face_size=args.min_face_size).landmarks, size)
+    fallback = centre_crop(size, args.fraction) if args.no_face == "centre-crop" else None
+    report = align_folder(Path(args.images), Path(args.out), align, fallback, template=args.template, size=size)
+    print(f"aligned copy written to {args.out}\n{report.summary()}")
+    return 0
+
+
 DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
 
 
@@ -92,6 +111,23 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="generator seed (same seed, identical files)")
     synth.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
     synth.set_defaults(handler=_data_synth)
+
+    align = data.add_parser(
+        "align", help="detect and align the faces of a folder (one sub-folder per identity, or flat); lists the "
+                      "files without a detected face"
+    )
+    align.add_argument("--images", required=True, help="folder of raw images")
+    align.add_argument("--out", required=True, help="output folder (must not exist)")
+    align.add_argument("--template", choices=("arcface", "dlib"), default="arcface",
+                       help="arcface: MTCNN 5 points -> ArcFace template (insightface, AdaFace, models trained here); "
+                            "dlib: dlib's HOG detector + 5-point predictor -> dlib face chip (dlib_resnet)")
+    align.add_argument("--size", type=int, help="output side in pixels (default 112 for arcface, 150 for dlib)")
+    align.add_argument("--no-face", choices=("centre-crop", "skip"), default="centre-crop",
+                       help="what to write for an image without a detected face")
+    align.add_argument("--fraction", type=float, default=0.6, help="side of the centre crop, as a fraction of the shorter side")
+    align.add_argument("--weights", type=Path, help="MTCNN weights folder (arcface; default: installed facenet-pytorch)")
+    align.add_argument("--min-face-size", type=float, default=20.0, help="smallest face MTCNN searches, pixels")
+    align.set_defaults(handler=_data_align)
     return root
 
 
