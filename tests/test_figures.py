@@ -159,3 +159,14 @@ def test_image_grid_row_titles_sit_left_of_each_row():
         image_grid(faces(6), ["a"] * 6, columns=3, row_titles=["only one"])
     overlays = heatmap_overlays(faces(4), [np.zeros((2, 2))] * 4, ["a"] * 4, columns=2, row_titles=["ArcFace", "Ours"])
     assert [a.text for a in overlays.layout.annotations if a.text in ("ArcFace", "Ours")] == ["ArcFace", "Ours"]
+
+
+def test_interval_curves_draw_a_band_and_a_line_per_curve():
+    from lrfr.plots import interval_curves
+
+    fig = interval_curves([1, 2, 3], {"a": [(1, 0, 2), (2, 1, 3), (3, 2, 4)], "b": [(0, 0, 0)] * 3}, "t", "x", "y")
+    bands, lines = fig.data[0::2], fig.data[1::2]
+    assert [trace.name for trace in lines] == ["a", "b"] and all(band.fill == "toself" for band in bands)
+    assert list(bands[0].y) == [2, 3, 4, 2, 1, 0]  # upper bound forwards, lower bound back
+    with pytest.raises(ValueError, match="3 x values"):
+        interval_curves([1, 2, 3], {"a": [(1, 0, 2)]}, "t", "x", "y")

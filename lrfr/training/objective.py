@@ -300,18 +300,24 @@ def _resolve_classes(head: str, value: int | str, by_stream: Mapping[str, int]) 
 
 
 def load_pretrained(objective: nn.Module, source: str | Path, modules: tuple[str, ...] = ("backbone",)) -> list[str]:
-    """Load the weights of ``modules`` from a ``.safetensors`` file or a run folder's latest checkpoint.
+    """Load the weights of ``modules`` from a ``.safetensors`` file, a run folder's latest checkpoint, or
+    a publisher's backbone file (insightface ``.pth``, AdaFace ``.ckpt``, dlib ``.dat``: converted by
+    :func:`lrfr.models.pretrained.zoo.backbone_weights` for the objective's backbone).
 
     Every source key under those modules must exist in the objective with the same shape (a mismatch
     is an error naming the key); everything else (new heads, auxiliary modules) keeps its
     initialisation. Returns the loaded keys.
     """
     from lrfr.io import load_tensors
+    from lrfr.models.pretrained.checkpoint import is_safetensors
+    from lrfr.models.pretrained.zoo import backbone_weights
     from lrfr.runs import RunFolder
 
     source = Path(source)
     if source.is_dir():
         weights, _ = RunFolder.open(source).load_checkpoint()
+    elif source.is_file() and not is_safetensors(source):
+        weights = {f"backbone.{key}": value for key, value in backbone_weights(source, objective.backbone).items()}
     else:
         weights = load_tensors(source)
     weights = {k: v for k, v in weights.items() if any(k.startswith(m + ".") for m in modules)}
