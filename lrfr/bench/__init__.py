@@ -24,6 +24,7 @@ def _register_all() -> None:
     from lrfr.bench import book  # noqa: F401  (registers "book")
     from lrfr.bench import dashboard  # noqa: F401  (registers "dashboard")
     from lrfr.bench import stats  # noqa: F401  (registers "stats")
+    from lrfr.bench import embed  # noqa: F401  (registers "embed")
 
 
 _register_all()
