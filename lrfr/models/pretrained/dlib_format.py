@@ -131,8 +131,9 @@ class Reader:
         if min(shape) < 0 or max(shape) >= 1 << 31:
             raise self.fail(f"tensor shape {shape} is out of range")
         size = 4 * math.prod(shape)
-        if size > self.remaining():
-            raise self.fail(f"tensor of shape {shape} needs {size:,} bytes; only {self.remaining():,} are left")
+        left = self.remaining()
+        if size > left:
+            raise self.fail(f"file ends early: a tensor of shape {shape} needs {size:,} bytes; only {left:,} are left")
         return np.frombuffer(self.read(size), dtype="<f4").astype(np.float32).reshape(shape)
 
     def remaining(self) -> int:
