@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image
 
-from lrfr.protocols.explore import Neighbours, shared_histogram
+from dash_explore import Neighbours, shared_histogram
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 CATEGORY_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", "n/a": "#bbbbbb"}

@@ -11,12 +11,12 @@ from scipy import stats
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord
-from lrfr.experiments.recognizability import (
+from lrfr.experiments.chai2023 import (
     ExploreSet, _target_ri, finetune_config, FineTuning, paper_cells, table4_methods, tinyface_rank1, with_weights,
 )
 from lrfr.experiments.ui_cluster import bimodality_coefficient, probe_gallery_split
 from lrfr.experiments.workflow import cached_run, config_hash, load_model, synthetic_data
-from lrfr.losses.recognizability import recognizability_index
+from lrfr.losses.recognizability_index import recognizability_index
 from lrfr.references import reference_values
 from lrfr.training.config import DataSpec, ExperimentConfig, ModelSpec, TrainConfig
 

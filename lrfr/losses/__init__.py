@@ -19,7 +19,7 @@ from lrfr.losses.base import (
 )
 from lrfr.losses.center_loss import CenterFace
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
-from lrfr.losses.recognizability import (
+from lrfr.losses.recognizability_index import (
     RecognizabilityTerms,
     attention_mse,
     index_diversion_loss,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lrfr.models import BackboneOutput
+from lrfr.models.modes import eval_mode
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 """``(embeddings (B, D) unnormalised, indices (B,) of those images in the input) -> (B,)`` scores, each
@@ -45,16 +46,11 @@ def grad_cam(
         raise ValueError(f"images is {getattr(images, 'shape', type(images).__name__)}; expected (N, C, H, W)")
     score = _score_function(targets, len(images))
     device = next(iter(backbone.parameters()), images).device
-    modes = {module: module.training for module in backbone.modules()}
-    backbone.eval()
-    try:
+    with eval_mode(backbone):
         maps = [
             _batch_cam(backbone, images[start:start + batch_size].to(device), score, start, layer)
             for start in range(0, len(images), batch_size)
         ]
-    finally:
-        for module, training in modes.items():
-            module.training = training
     return torch.cat(maps).cpu().numpy() if maps else np.zeros((0, *images.shape[2:]), np.float32)
 
 

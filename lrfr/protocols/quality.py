@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrfr.models.modes import eval_mode
 from lrfr.protocols.search import as_embeddings, as_labels, normalised
 
 
@@ -98,18 +99,11 @@ def ser_fiq(
         raise ValueError(f"passes {passes!r} is not valid; expected an int >= 2")
     if not isinstance(images, Tensor) or images.ndim != 4:
         raise ValueError(f"images is {getattr(images, 'shape', type(images).__name__)}; expected a (N, C, H, W) tensor")
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    for module in stochastic:
-        module.train()
     device = next(iter(model.parameters()), images).device
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            qualities = [_ser_fiq_batch(model, batch.to(device), passes) for batch in images.split(batch_size)]
-    finally:
-        for module, training in modes.items():
-            module.training = training
+    with eval_mode(model, stochastic=stochastic), torch.no_grad(), \
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        qualities = [_ser_fiq_batch(model, batch.to(device), passes) for batch in images.split(batch_size)]
     return torch.cat(qualities).cpu().numpy()
 
 

@@ -23,7 +23,7 @@ from lrfr.training.objective import (
     build_objective,
     load_pretrained,
 )
-from lrfr.training.recognizability import RecognizabilityTerm, recognizability_outputs
+from lrfr.training.recognizability_term import RecognizabilityTerm
 from lrfr.training.rng import seed_everything
 from lrfr.training.trainer import NonFiniteLossError, Trainer
 
@@ -31,5 +31,5 @@ __all__ = [
     "ClassificationTerm", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
     "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "RecognizabilityTerm",
     "SR_NETWORKS", "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer",
-    "build_objective", "load_pretrained", "recognizability_outputs", "run_experiment", "seed_everything",
+    "build_objective", "load_pretrained", "run_experiment", "seed_everything",
 ]

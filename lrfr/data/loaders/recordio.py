@@ -30,7 +30,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from lrfr.data import DATASETS
-from lrfr.data.base import CorruptImageError, LayoutError, check_layout, image_size, read_image, resize, to_tensor
+from lrfr.data.base import CorruptImageError, LayoutError, check_layout, image_size, read_image, to_tensor
+from lrfr.data.degrade import resize
 
 MAGIC = 0xCED7230A
 _LENGTH_BITS = 29
