@@ -24,3 +24,12 @@ def test_bench_train_prints_json_lines(capsys):
 def test_unknown_benchmark_is_named():
     with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
         main(["bench", "nope"])
+
+
+def test_bench_stats_prints_one_line_per_statistic_with_its_interval(capsys):
+    main(["bench", "stats", "--resamples", "20"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 7 and all(line["bench"] == "stats" and line["resamples"] == 20 for line in lines)
+    tinyface = lines[0]
+    assert tinyface["items"] == 3728 and tinyface["identities"] == 2570 and tinyface["seconds"] > 0
+    assert "[" in tinyface["estimate"]
