@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -86,22 +86,20 @@ class FaceDataset(Dataset):
     """Records -> ``{"image", "label", "index"}`` items, images resized to ``input_size``
     (:func:`lrfr.data.degrade.resize`).
 
-    ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
-    distinct non-negative labels; ``corrupt`` lists the files a loader skipped as unreadable.
-    After :meth:`keep_in_memory` each resized image is decoded once and then served from memory
-    (before ``transform``, so augmentation stays random per epoch).
+    ``num_classes`` counts the distinct non-negative labels; ``corrupt`` lists the files a loader
+    skipped as unreadable. After :meth:`keep_in_memory` each resized image is decoded once and then
+    served from memory (a copy, so that a training transform, :mod:`lrfr.data.transforms`, applied
+    after it stays random per epoch and cannot alter the kept image).
     """
 
     def __init__(
         self,
         records: Sequence[FaceRecord],
         input_size: int | tuple[int, int] = 112,
-        transform: Callable[[Tensor], Tensor] | None = None,
         corrupt: Sequence[Path] = (),
     ) -> None:
         self.records = list(records)
         self.input_size = input_size
-        self.transform = transform
         self.corrupt = tuple(corrupt)
         self.num_classes = len({r.label for r in self.records if r.label >= 0})
         self._memory: dict[int, Tensor] | None = None
@@ -121,8 +119,8 @@ class FaceDataset(Dataset):
             image = resize(to_tensor(read_image(record.path)), self.input_size)
             if self._memory is not None:
                 self._memory[index] = image
-        if self.transform is not None:
-            image = self.transform(image.clone() if self._memory is not None else image)
+        if self._memory is not None:
+            image = image.clone()  # transforms after this must not alter the kept image
         return {"image": image, "label": torch.tensor(record.label), "index": torch.tensor(index)}
 
     @property

@@ -90,13 +90,19 @@ def data_version(root: str | Path) -> str | None:
 def cached_run(config: ExperimentConfig, results: str | Path) -> tuple[RunFolder, Objective]:
     """Train ``config`` in ``results/<name>-<hash>`` unless that run is complete; return it and its model.
 
-    The trained model is in eval mode. A complete run (its last checkpoint is the final epoch) is
-    loaded, not re-trained.
+    The folder's identity is its recorded config: an existing folder must hold ``config.json`` with this
+    very config (anything else is a :class:`~lrfr.runs.RunFolderError`, never an adoption of the
+    checkpoints it holds). It is complete when it holds the checkpoint of the final epoch (checkpoints
+    are numbered by epochs done); a complete run is loaded, an incomplete one resumes from its last
+    checkpoint. The model is returned in eval mode.
     """
     named = ExperimentConfig.from_dict({**config.to_dict(), "name": f"{config.name}-{config_hash(config)}"})
     path = Path(results) / named.name
-    if path.is_dir() and RunFolder.open(path).latest_checkpoint() == named.train.epochs - 1:
-        return RunFolder.open(path), load_model(path, named)
+    if path.exists():
+        run = RunFolder.open(path)
+        run.check_identity(named.to_dict(), named.train.seed)
+        if run.latest_checkpoint() == named.train.epochs:
+            return run, load_model(path, named)
     run, objective = run_experiment(named, results, resume=True)
     return run, objective.eval()
 

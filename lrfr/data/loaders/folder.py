@@ -4,15 +4,11 @@ unlabelled folder (the UI set)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
-from torch import Tensor
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, LayoutError, check_layout, scan_images
 from lrfr.data.loaders.common import Entry, check_images, folder_entries, label_entries, require_folder
 
-Transform = Callable[[Tensor], Tensor] | None
 
 
 def dataset_from_entries(
@@ -21,13 +17,12 @@ def dataset_from_entries(
     dataset: str,
     split: str,
     input_size: int | tuple[int, int],
-    transform: Transform,
     skip_corrupt: bool,
     verify: bool,
 ) -> FaceDataset:
     """Label, check and wrap one split's entries in a :class:`FaceDataset` (corrupt files on ``.corrupt``)."""
     records, corrupt = check_images(label_entries({split: entries}), root, dataset, skip_corrupt, verify)
-    return FaceDataset(records[split], input_size, transform, corrupt)
+    return FaceDataset(records[split], input_size, corrupt)
 
 
 def load_training_split(
@@ -35,7 +30,6 @@ def load_training_split(
     root: str | Path,
     subfolder: str,
     input_size: int | tuple[int, int],
-    transform: Transform,
     skip_corrupt: bool,
     verify: bool,
 ) -> FaceDataset:
@@ -43,7 +37,7 @@ def load_training_split(
     root = Path(root)
     check_layout(dataset, root, [subfolder])
     entries = folder_entries(root / subfolder, dataset)
-    return dataset_from_entries(entries, root, dataset, "train", input_size, transform, skip_corrupt, verify)
+    return dataset_from_entries(entries, root, dataset, "train", input_size, skip_corrupt, verify)
 
 
 @DATASETS.register("folder")
@@ -51,7 +45,6 @@ def load_folder(
     root: str | Path,
     split: str = "train",
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
     dataset: str = "folder",
@@ -59,7 +52,7 @@ def load_folder(
     """A folder-per-identity set ``<root>/<identity>/<image>``; labels number the identities in natural order."""
     root = require_folder(dataset, root, "one folder of images per identity")
     entries = folder_entries(root, dataset)
-    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify)
+    return dataset_from_entries(entries, root, dataset, split, input_size, skip_corrupt, verify)
 
 
 @DATASETS.register("ui")
@@ -67,7 +60,6 @@ def load_unlabelled(
     root: str | Path,
     split: str = "ui",
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
     dataset: str = "UI",
@@ -78,7 +70,7 @@ def load_unlabelled(
     if not paths:
         raise LayoutError(f"{dataset}: {root} holds no images (expected .jpg/.png files directly in it)")
     entries = [Entry(path, None) for path in paths]
-    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify)
+    return dataset_from_entries(entries, root, dataset, split, input_size, skip_corrupt, verify)
 
 
 @DATASETS.register("in_memory")

@@ -21,7 +21,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -133,7 +133,6 @@ class RecordIODataset(Dataset):
         self,
         root: str | Path,
         input_size: int | tuple[int, int] = 112,
-        transform: Callable[[Tensor], Tensor] | None = None,
         dataset: str = "RecordIO",
         verify: bool = False,
         skip_corrupt: bool = False,
@@ -141,7 +140,7 @@ class RecordIODataset(Dataset):
         self.root = Path(root)
         check_layout(dataset, self.root, ["train.rec", "train.idx"])
         self.reader = RecordIOReader(self.root / "train.rec", self.root / "train.idx")
-        self.input_size, self.transform = input_size, transform
+        self.input_size = input_size
         first = unpack(self.reader.read(0))[0] if 0 in self.reader.index else None
         if first is not None and first.flag > 0:
             end_of_images, end_of_identities = (int(v) for v in first.label[:2])
@@ -196,6 +195,4 @@ class RecordIODataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         header, payload = self._record(index)
         image = resize(to_tensor(read_image(io.BytesIO(payload), self._source(index))), self.input_size)
-        if self.transform is not None:
-            image = self.transform(image)
         return {"image": image, "label": torch.tensor(header.class_label), "index": torch.tensor(index)}
