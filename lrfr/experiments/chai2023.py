@@ -228,13 +228,17 @@ def save_explore_set(run: RunFolder, data: ExploreSet, source: str) -> None:
 # ----------------------------------------------------------------------------- quality scores and ERC
 
 
-def ser_fiq_quality(objective: Objective, images: torch.Tensor, passes: int = 20, rate: float = 0.5, seed: int = 0) -> np.ndarray:
-    """SER-FIQ (Terhorst et al. 2020) of ``images`` with the backbone head's own dropout layer set to
-    ``rate`` for the stochastic passes (restored afterwards): dropout before the embedding layer."""
+def ser_fiq_quality(
+    objective: Objective, images: Dataset | torch.Tensor, passes: int = 20, rate: float = 0.5, seed: int = 0,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """SER-FIQ (Terhorst et al. 2020) of ``images`` (a Dataset at the backbone's input, streamed) with the
+    backbone head's own dropout layer set to ``rate`` for the stochastic passes (restored afterwards):
+    dropout before the embedding layer."""
     dropout = next(m for m in objective.backbone.modules() if isinstance(m, nn.Dropout))
     original, dropout.p = dropout.p, rate
     try:
-        return ser_fiq(objective.backbone, images, dropout, passes=passes, seed=seed)
+        return ser_fiq(objective.backbone, images, dropout, passes=passes, seed=seed, num_workers=num_workers)
     finally:
         dropout.p = original
 
