@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,7 +27,7 @@ from dash_explore import center_position, neighbours  # noqa: E402
 from lrfr.plots.projections import PROJECTIONS, stored_methods  # noqa: E402
 from lrfr.losses.recognizability_index import project_away_from_ui  # noqa: E402
 from lrfr.protocols.quality import ers_quality  # noqa: E402
-from lrfr.runs import RunFolder, find_runs  # noqa: E402
+from lrfr.runs import RunFolder, RunFolderError, find_runs  # noqa: E402
 
 COLOURS = {"identity": "label", "RI (learned)": "ri_learned", "RI (target)": "ri_target",
            "distance to UI center": "ui_distance", "native resolution": "native_height", "split": "split",
@@ -101,14 +100,22 @@ def show_run(prefix: str, path: Path, root: Path, controls: dict) -> None:
 
 
 def show_training(prefix: str, run: RunFolder) -> None:
-    history = run.metrics().get("train_history")
+    """The training loss curves; an unreadable metrics.json or history is named, never hides the run."""
+    try:
+        history = run.metrics().get("train_history")
+    except RunFolderError as error:
+        st.warning(f"training history not shown: {error}")
+        return
     if not history:
         st.caption("no training history in metrics.json")
         return
-    terms = [k for k in history[0] if k not in ("epoch", "seconds", "images_per_second", "lr")]
-    rows = [{"epoch": h["epoch"], "term": t, "value": h[t]} for h in history for t in terms]
-    st.plotly_chart(px.line(rows, x="epoch", y="value", color="term", title="training loss terms", height=250),
-                    key=f"{prefix}:training")
+    figure, problems = views.training_figure(history)
+    for problem in problems[:5]:
+        st.warning(f"{run.path / 'metrics.json'}: {problem}")
+    if len(problems) > 5:
+        st.warning(f"... and {len(problems) - 5} more problems in {run.path / 'metrics.json'}")
+    if figure is not None:
+        st.plotly_chart(figure, key=f"{prefix}:training")
 
 
 def explore(prefix: str, data: data_.RunData, version: tuple, controls: dict) -> None:
@@ -302,7 +309,9 @@ def show_gallery(prefix: str, data: data_.RunData, frame: pd.DataFrame, selected
     rows = set(shown.tolist()) | set(found.indices.ravel().tolist())
     uris = {row: None if paths is None else data_.thumbnail(paths[row]) for row in rows}
     queries = frame.iloc[shown].assign(row=shown, summary=[summary(frame, row) for row in shown])
-    st.html(views.gallery_html(queries, found, uris, data.labels))
+    sr_paths = frame["sr_path"].to_numpy() if "sr_path" in frame else None
+    super_resolved = {row: data_.thumbnail(sr_paths[row]) for row in shown if sr_paths[row]} if sr_paths is not None else None
+    st.html(views.gallery_html(queries, found, uris, data.labels, super_resolved))
     if paths is None:
         st.caption("no 'path' column in this embedding set: no face images")
     before = neighbours(data.embeddings, data.labels, shown, k) if moved is not None else None

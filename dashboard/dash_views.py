@@ -6,21 +6,27 @@ import base64
 import html
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 from PIL import Image
 
 from dash_explore import Neighbours, shared_histogram
 
+from lrfr.data.base import read_image
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 CATEGORY_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", "n/a": "#bbbbbb"}
 WEBGL_ABOVE = 5000  # points; SVG below (selection and rendering work without WebGL)
 THUMB = 56
+SR_BORDER = "#9467bd"  # the super-resolved version of a selected face (SR-then-FR and CSRI runs)
 GALLERY_LEGEND = ('<div style="font-size:12px">gallery borders: <b style="color:#1f77b4">selected face</b>, '
                   '<b style="color:#2ca02c">neighbour of the same identity</b>, '
-                  '<b style="color:#d62728">neighbour of another identity (or none)</b></div>')
+                  '<b style="color:#d62728">neighbour of another identity (or none)</b>, '
+                  '<b style="color:#9467bd">super-resolved version of the selected face</b> (SR runs)</div>')
 
 
 @dataclass(frozen=True)
@@ -125,16 +131,47 @@ def erc_figure(curves: pd.DataFrame) -> go.Figure:
 
 def thumbnail_uri(path: str, largest: int = 48) -> str | None:
     """A PNG data URI of the image at ``path``, shrunk to at most ``largest`` px (small faces stay native; the
-    page scales them up with visible pixels), or None if it cannot be read."""
+    page scales them up with visible pixels), or None (a 'no image' placeholder) if it cannot be shown for any
+    reason: missing, undecodable, over lrfr's pixel limit (a decompression bomb) ..."""
     try:
-        with Image.open(path) as image:
-            small = image.convert("RGB")
-            small.thumbnail((largest, largest))
-    except (OSError, ValueError):
+        small = Image.fromarray(read_image(Path(path)))
+        small.thumbnail((largest, largest))
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+    except Exception:  # one unreadable face must never break the page
         return None
-    buffer = io.BytesIO()
-    small.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def training_figure(history: object) -> tuple[go.Figure | None, list[str]]:
+    """The loss terms per epoch of a run's ``train_history`` and what in it could not be read.
+
+    Entries that are not objects with a numeric ``epoch`` and values that are not numbers are left out
+    and named in the returned problems; the figure is None when nothing is left to draw.
+    """
+    if not isinstance(history, list):
+        return None, [f"train_history is a {type(history).__name__}; expected a list of per-epoch objects"]
+    rows, problems = [], []
+    for position, entry in enumerate(history):
+        epoch = entry.get("epoch") if isinstance(entry, dict) else None
+        if not _number(epoch):
+            problems.append(f"train_history[{position}] has no numeric 'epoch'; left out")
+            continue
+        for term, value in entry.items():
+            if term in ("epoch", "seconds", "images_per_second", "lr"):
+                continue
+            if _number(value):
+                rows.append({"epoch": epoch, "term": term, "value": value})
+            else:
+                problems.append(f"train_history[{position}][{term!r}] is {value!r}, not a number; left out")
+    if not rows:
+        return None, problems
+    figure = px.line(pd.DataFrame(rows), x="epoch", y="value", color="term", title="training loss terms", height=250)
+    return figure, problems
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def face_card(uri: str | None, caption: str, border: str = "#999") -> str:
@@ -146,12 +183,17 @@ def face_card(uri: str | None, caption: str, border: str = "#999") -> str:
             f'{picture}<br>{html.escape(caption)}</div>')
 
 
-def gallery_html(queries: pd.DataFrame, found: Neighbours, uris: dict[int, str | None], labels: np.ndarray) -> str:
-    """One line per selected face: its card, then its k neighbours (green border: same identity, red: not)."""
+def gallery_html(queries: pd.DataFrame, found: Neighbours, uris: dict[int, str | None], labels: np.ndarray,
+                 super_resolved: dict[int, str | None] | None = None) -> str:
+    """One line per selected face: its card (and, where ``super_resolved`` has one, its super-resolved
+    version beside it), then its k neighbours (green border: same identity, red: not)."""
     lines = []
     for position, row in enumerate(queries.itertuples()):
-        cards = [face_card(uris[row.row], f"#{row.row} id {row.label}", "#1f77b4"),
-                 f'<div style="display:inline-block;font-size:11px;width:120px;vertical-align:top">{html.escape(row.summary)}</div>']
+        cards = [face_card(uris[row.row], f"#{row.row} id {row.label}", "#1f77b4")]
+        if (super_resolved or {}).get(row.row):
+            cards.append(face_card(super_resolved[row.row], f"#{row.row} SR", SR_BORDER))
+        cards += [
+                  f'<div style="display:inline-block;font-size:11px;width:120px;vertical-align:top">{html.escape(row.summary)}</div>']
         for index, score, same in zip(found.indices[position], found.scores[position], found.same_identity[position]):
             cards.append(face_card(uris[int(index)], f"#{index} id {labels[index]} cos {score:.2f}",
                                    "#2ca02c" if same else "#d62728"))

@@ -14,6 +14,7 @@ Each executed chapter's wall time is printed and written to ``_build/timings.jso
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,11 @@ TIMINGS = "timings.jsonl"  # under _build/: one {"chapter", "mode", "seconds"} o
 
 class ChapterError(RuntimeError):
     """A chapter failed to execute; the message names the chapter and the failing cell."""
+
+
+class ParameterError(ValueError):
+    """A chapter's parameter file names a parameter the notebook does not declare, or gives one a value
+    of another type than its declaration; the message names the file, the parameter and what is expected."""
 
 
 def toc_entries(root: Path) -> list[str]:
@@ -57,13 +63,64 @@ def chapters(root: Path) -> list[Path]:
 
 
 def parameters(notebook: Path, mode: str) -> dict:
-    """The papermill parameters of ``notebook`` in ``mode`` (``book/params/<name>.<mode>.yaml``)."""
+    """The papermill parameters of ``notebook`` in ``mode`` (``book/params/<name>.<mode>.yaml``), checked
+    against the notebook's ``parameters`` cell (:func:`check_parameters`)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     path = notebook.parent / "params" / f"{notebook.stem}.{mode}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"chapter {notebook.stem!r} has no {mode} parameter file (expected {path})")
-    return yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ParameterError(f"{path} is not readable YAML ({error}); expected 'name: value' lines") from None
+    if values is not None and not isinstance(values, dict):
+        raise ParameterError(f"{path} holds a YAML {type(values).__name__}; expected a mapping of 'name: value' lines")
+    check_parameters(notebook, values or {}, str(path))
+    return values or {}
+
+
+def check_parameters(notebook: Path, values: dict, source: str) -> None:
+    """:class:`ParameterError` unless every name in ``values`` is declared in ``notebook``'s ``parameters``
+    cell and its value fits the declared type (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``,
+    ``Optional[...]``; an undeclared type accepts anything). ``source`` names where the values came from."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"{source}: chapter {notebook.stem!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
+            f"its parameters are {', '.join(declared) or 'none'}"
+        )
+    for name, value in values.items():
+        expected = declared[name]["inferred_type_name"]
+        if not _fits(value, expected):
+            raise ParameterError(
+                f"{source}: parameter {name!r} of chapter {notebook.stem!r} is {type(value).__name__} {value!r}; "
+                f"expected {expected} (declared as {name}: {expected} = {declared[name]['default']})"
+            )
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "tuple": (list, tuple),
+          "dict": (dict,), "none": (type(None),)}
+
+
+def _fits(value: object, type_name: str) -> bool:
+    """Whether ``value`` (as YAML read it) fits a papermill-inferred type name such as ``Optional[str]``."""
+    name = type_name.replace(" ", "")
+    optional = re.fullmatch(r"(?:typing\.)?Optional\[(.+)\]", name)
+    if optional:
+        return value is None or _fits(value, optional.group(1))
+    union = re.fullmatch(r"(?:typing\.)?Union\[([^\[\]]+)\]", name)
+    if "|" in name or union:
+        return any(_fits(value, part) for part in (union.group(1).split(",") if union else name.split("|")))
+    base = re.sub(r"\[.*\]$", "", name).removeprefix("typing.").lower()
+    if base not in _TYPES or name == "None":  # "None": papermill's word for an unannotated parameter
+        return True
+    if isinstance(value, bool) and bool not in _TYPES[base]:
+        return False
+    return isinstance(value, _TYPES[base])
 
 
 def execute_chapter(notebook: Path, output: Path, mode: str, cwd: Path) -> None:
@@ -129,16 +186,37 @@ def timings(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Path:
-    """Execute the chapters (all, or those named in ``only``) and build the HTML; return index.html."""
-    root = root.resolve()
-    build_dir = root / "_build"
-    staging = build_dir / "src"
-    stage_sources(root, staging)
+def check_arguments(root: Path, mode: str, only: list[str] | None = None) -> list[Path]:
+    """The book's chapters, after checking every argument of :func:`build` (nothing is touched).
+
+    The root must hold the book, ``mode`` be one of :data:`MODES`, every name in ``only`` be a chapter,
+    and every chapter to execute have a valid parameter file for ``mode`` (see :func:`parameters`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    missing = [name for name in ("_config.yml", "_toc.yml", "book") if not (root / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{root} is not the book's repository root: it has no {', '.join(missing)}")
     notebooks = chapters(root)
     unknown = sorted(set(only or []) - {nb.stem for nb in notebooks})
     if unknown:
         raise ValueError(f"unknown chapter(s) {unknown}; the book has {[nb.stem for nb in notebooks]}")
+    for notebook in notebooks:
+        if not only or notebook.stem in only:
+            parameters(notebook, mode)
+    return notebooks
+
+
+def build(root: Path, mode: str = "quick", only: list[str] | None = None) -> Path:
+    """Execute the chapters (all, or those named in ``only``) and build the HTML; return index.html.
+
+    Every argument is checked (:func:`check_arguments`) before ``_build`` is touched.
+    """
+    root = root.resolve()
+    notebooks = check_arguments(root, mode, only)
+    build_dir = root / "_build"
+    staging = build_dir / "src"
+    stage_sources(root, staging)
     timings_path = build_dir / TIMINGS
     timings_path.unlink(missing_ok=True)
     for notebook in tqdm(notebooks, desc=f"chapters ({mode})", unit="chapter"):

@@ -1,4 +1,8 @@
-"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``."""
+"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``.
+
+A failing command prints ``lrfr <command>: <ErrorType>: <message>`` to stderr and exits with status 1
+(130 when interrupted); ``--debug`` (before or after the command name) shows the Python traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
+    from lrfr.registry import allow_imports
     from lrfr.training.config import ExperimentConfig
     from lrfr.training.experiment import run_experiment
 
+    allow_imports(*args.allow_import)
     run, _ = run_experiment(ExperimentConfig.from_json(args.config), args.out, resume=not args.restart)
     if os.environ.get("RANK", "0") == "0":
         print(run.path)
@@ -42,9 +48,16 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lrfr", description="Low-resolution face recognition, reproduced.")
-    commands = root.add_subparsers(dest="command", required=True)
+    root.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    # each command accepts --debug too; SUPPRESS keeps a root-level --debug from being reset by the command
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    commands = root.add_subparsers(dest="command", required=True, parser_class=_with_parents(debug))
 
     train = commands.add_parser(
         "train", help="train from an experiment config (works under torchrun for several GPUs)"
@@ -52,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="experiment config JSON (lrfr.training.ExperimentConfig)")
     train.add_argument("--out", default="results/runs", help="folder holding run folders")
     train.add_argument("--restart", action="store_true", help="ignore existing checkpoints of this run")
+    train.add_argument(
+        "--allow-import", action="append", default=[], metavar="MODULE",
+        help="let the config name 'module:attribute' factories under this module prefix (repeatable); "
+        "importing runs the module's code, so allow only modules you trust (see lrfr.registry)",
+    )
     train.set_defaults(handler=_train)
 
     book = commands.add_parser("book", help="execute the chapters with papermill and build the HTML book")
@@ -77,6 +95,28 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _with_parents(*parents: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """An ArgumentParser class whose instances (the commands) inherit the options of ``parents``."""
+
+    class Command(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, parents=[*kwargs.pop("parents", []), *parents], **kwargs)
+
+    return Command
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"lrfr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else error
+        print(f"lrfr {args.command}: {type(error).__name__}: {message}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -17,10 +17,11 @@ import secrets
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 _JSON_EXPECTED = (
@@ -29,27 +30,49 @@ _JSON_EXPECTED = (
 )
 
 
+class WriteError(OSError):
+    """Writing a file failed (disk full, quota, permissions, a device error); the message names the
+    file, the cause and the free space left on its file system. Nothing was replaced."""
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and move it onto ``path``.
 
     The temporary file (``.<name>.tmp-<random>``) is created empty; the caller writes it (any
     writer that opens a path will do). If the block raises, the temporary file is deleted and
-    ``path`` is untouched. Parent directories are created.
+    ``path`` is untouched; an ``OSError`` (such as a full disk) becomes a :class:`WriteError` naming
+    ``path``. Parent directories are created.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.tmp-{secrets.token_hex(8)}")
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.tmp-{secrets.token_hex(8)}")
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as error:
+        raise write_error(final, error) from error
     try:
         yield temporary
         _fsync(temporary)
         os.replace(temporary, final)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise write_error(final, error) from error
         raise
     if os.name == "posix":  # make the rename itself durable
         _fsync(final.parent)
+
+
+def write_error(path: Path, error: BaseException) -> WriteError:
+    """A :class:`WriteError` naming ``path``, the cause and the space left where it was being written."""
+    try:
+        free = f"{shutil.disk_usage(next(p for p in (path, *path.parents) if p.exists())).free:,} bytes free there"
+    except (OSError, StopIteration):
+        free = "free space unknown"
+    message = f"cannot write {path} ({type(error).__name__}: {error}; {free}); the previous file, if any, is unchanged"
+    code = getattr(error, "errno", None)
+    return WriteError(code, message) if code else WriteError(message)
 
 
 def _fsync(path: Path) -> None:
@@ -122,7 +145,10 @@ def save_tensors_atomic(
             raise ValueError(f"safetensors metadata must map str to str; non-str values: {wrong}")
     prepared = _independent_tensors(tensors)
     with atomic_write(path) as temporary:
-        save_file(prepared, temporary, metadata=None if metadata is None else dict(metadata))
+        try:
+            save_file(prepared, temporary, metadata=None if metadata is None else dict(metadata))
+        except SafetensorError as error:  # its I/O errors (a full disk ...) are not OSError
+            raise write_error(Path(path), error) from error
 
 
 def _independent_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -155,7 +181,10 @@ def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     Fit for ``state_dict()`` outputs and RNG states: tensors, numbers, strings and containers.
     """
     with atomic_write(path) as temporary:
-        torch.save(obj, temporary)
+        try:
+            torch.save(obj, temporary)
+        except RuntimeError as error:  # torch's stream writer reports I/O errors (a full disk ...) so
+            raise write_error(Path(path), error) from error
         try:
             load_torch(temporary)
         except pickle.UnpicklingError as error:
@@ -175,6 +204,13 @@ def _unpickling_reason(error: pickle.UnpicklingError) -> str:
 def load_torch(path: str | os.PathLike[str]) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` (never unpickles arbitrary objects)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def leaves_folder(name: str) -> bool:
+    """Whether the relative path ``name`` (from a list file or an archive) could reach outside the folder
+    it is joined to: empty, absolute, with a drive letter, a NUL byte or a ``..`` part (``/`` or ``\\``)."""
+    posix = PurePosixPath(name.replace("\\", "/"))
+    return not name or "\0" in name or posix.is_absolute() or ".." in posix.parts or bool(re.match(r"^[A-Za-z]:", name))
 
 
 @contextmanager

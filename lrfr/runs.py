@@ -9,6 +9,7 @@ Layout of a run folder (format version 1)::
         checkpoints/epoch_0007.state.pt  optimizer/scheduler/RNG state (loaded with weights_only=True)
         checkpoints/epoch_0007.safetensors  model weights, written last: a checkpoint is complete
                                          only when both files exist
+        checkpoints/corrupt/             unreadable checkpoints, set aside (never deleted) on resume
         <anything else>                  figures, projections ... via artifact_path / write_json
 
 Every file is written atomically (see ``lrfr.io``), so a crash never leaves a torn file behind.
@@ -22,6 +23,7 @@ import platform
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -57,11 +59,21 @@ _METADATA_TYPES = "expected str, int, float or bool entries"
 _DIM_KEY = b"lrfr.embedding_dim"
 _VERSION_KEY = b"lrfr.format_version"
 _CHECKPOINT_WEIGHTS = re.compile(r"epoch_(\d{4,})\.safetensors")
+_TEMPORARY = re.compile(r"\.epoch_\d{4,}\.(safetensors|state\.pt)\.tmp-[0-9a-f]+")  # lrfr.io.atomic_write's names
+CORRUPT_DIR = "corrupt"  # under checkpoints/: unreadable checkpoints set aside on resume
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class RunFolderError(ValueError):
     """A run folder, or something asked of it, is missing or malformed."""
+
+
+class CorruptCheckpointError(RunFolderError):
+    """A checkpoint file exists but cannot be read (truncated, garbled); the message names the file."""
+
+
+class CheckpointWarning(UserWarning):
+    """Resuming skipped something: a corrupt checkpoint set aside, or stale temporary files removed."""
 
 
 @dataclass(frozen=True)
@@ -364,7 +376,68 @@ class RunFolder:
                 f"with its epoch_NNNN.state.pt); complete epochs: {available}"
             )
         weights, state = self._checkpoint_paths(chosen)
-        return load_tensors(weights), load_torch(state)
+        loaded = []
+        for path, load in ((weights, load_tensors), (state, load_torch)):
+            try:
+                loaded.append(load(path))
+            except Exception as error:  # safetensors, torch's zip reader and the unpickler raise many types
+                raise CorruptCheckpointError(
+                    f"checkpoint {path} cannot be read ({type(error).__name__}: {str(error)[:300]}); "
+                    f"expected a complete {path.suffix} file as save_checkpoint writes it"
+                ) from None
+        return loaded[0], loaded[1]
+
+    def load_latest_intact_checkpoint(self) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]] | None:
+        """``(epoch, model_state, training_state)`` of the newest checkpoint that reads, or None.
+
+        A newer checkpoint that does not read is moved, both of its files, into ``checkpoints/corrupt/``
+        (never deleted) with a :class:`CheckpointWarning` naming it and the epoch resumed instead.
+        """
+        for epoch in reversed(self.checkpoint_epochs()):
+            try:
+                return (epoch, *self.load_checkpoint(epoch))
+            except CorruptCheckpointError as error:
+                moved = self._set_aside(epoch)
+                older = [e for e in self.checkpoint_epochs() if e < epoch]
+                then = f"trying epoch {older[-1]}" if older else "no older checkpoint: starting from scratch"
+                warnings.warn(
+                    f"skipped the checkpoint of epoch {epoch}: {error}. Moved {', '.join(moved)} to "
+                    f"{self.path / CHECKPOINTS_DIR / CORRUPT_DIR}; {then}",
+                    CheckpointWarning, stacklevel=2,
+                )
+        return None
+
+    def _set_aside(self, epoch: int) -> list[str]:
+        """Move both files of ``epoch``'s checkpoint into ``checkpoints/corrupt/`` (a numbered name if taken)."""
+        aside = self.path / CHECKPOINTS_DIR / CORRUPT_DIR
+        aside.mkdir(exist_ok=True)
+        moved = []
+        for path in self._checkpoint_paths(epoch)[::-1]:  # state first: weights mark completion until the end
+            if path.exists():
+                target, copy_number = aside / path.name, 1
+                while target.exists():
+                    target, copy_number = aside / f"{path.name}.{copy_number}", copy_number + 1
+                path.rename(target)
+                moved.append(path.name)
+        return moved
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the hidden ``checkpoints/.epoch_NNNN.*.tmp-*`` files a killed checkpoint write left behind.
+
+        Call only while no other process writes checkpoints of this run (the trainer does, on start);
+        each removal is reported in a :class:`CheckpointWarning`. Returns the removed paths.
+        """
+        stale = sorted(path for path in (self.path / CHECKPOINTS_DIR).glob(".epoch_*.tmp-*") if _TEMPORARY.fullmatch(path.name))
+        if stale:
+            sizes = sum(path.stat().st_size for path in stale)
+            for path in stale:
+                path.unlink(missing_ok=True)
+            warnings.warn(
+                f"removed {len(stale)} temporary checkpoint file(s) of an interrupted write ({sizes:,} bytes) from "
+                f"{self.path / CHECKPOINTS_DIR}: {', '.join(path.name for path in stale)}",
+                CheckpointWarning, stacklevel=2,
+            )
+        return stale
 
     def _checkpoint_paths(self, epoch: int) -> tuple[Path, Path]:
         stem = self.path / CHECKPOINTS_DIR / f"epoch_{epoch:04d}"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from lrfr.data.align import ARCFACE_TEMPLATE, align_face, align_folder, centre_landmarks, similarity_transform, template
+from lrfr.data.align import (
+    ARCFACE_TEMPLATE, align_face, align_folder, centre_landmarks, landmark_aligner, similarity_transform, template,
+)
 
 
 def similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:
@@ -107,9 +111,11 @@ def test_align_folder_writes_atomically_and_lists_skipped(tmp_path):
     first[0, 0, 0] = 255
     Image.fromarray(first).save(src / "person" / "b.png")
     (src / "pairs.txt").write_text("1 1\n")
-    skipped = align_folder(src, tmp_path / "aligned", finder)
+    report = align_folder(src, tmp_path / "aligned", landmark_aligner(finder))
     assert (tmp_path / "aligned" / "pairs.txt").read_text() == "1 1\n"
-    assert skipped == [src / "person" / "b.png"]
+    assert (report.aligned, report.no_face, report.centre_crop) == (["person/a.png"], ["person/b.png"], [])
+    assert json.loads((tmp_path / "aligned" / "alignment.json").read_text())["no_face"] == ["person/b.png"]
+    assert not (tmp_path / "aligned" / "person" / "b.png").exists()
     out = tmp_path / "aligned" / "person" / "a.png"
     difference = np.asarray(Image.open(out)).astype(int) - np.asarray(Image.open(src / "person" / "a.png"))
     assert np.abs(difference).max() <= 1

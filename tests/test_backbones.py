@@ -10,8 +10,9 @@ import torch
 from lrfr.models import BACKBONES, BackboneOutput, build_backbone
 from lrfr.models.iresnet import IBasicBlock
 
-NAMES = BACKBONES.names()
-HEAVY = {"iresnet100"}  # batch 1 at 112x112 to keep the CPU run short
+BASELINES = {"deepid2", "vgg"}  # Cheng et al. Table 3's baselines: valid convolutions, own sizes (test_generic_baselines)
+NAMES = [name for name in BACKBONES.names() if name != "dlib_resnet" and name not in BASELINES]  # dlib: >= 103 px, own tests
+HEAVY = {"iresnet100", "adaface_ir101"}  # batch 1 at 112x112 to keep the CPU run short
 STRIDE = {"resnet34": 32}  # every other backbone downsamples by 16
 
 
@@ -38,8 +39,9 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def test_all_backbones_registered() -> None:
-    assert set(NAMES) == {
+    assert set(BACKBONES.names()) == {
         "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet", "quick", "resnet34",
+        "adaface_ir18", "adaface_ir34", "adaface_ir50", "adaface_ir101", "dlib_resnet", *BASELINES,
     }  # fmt: skip
 
 
@@ -227,3 +229,70 @@ def test_iresnet_output_scale_is_frozen_as_insightface() -> None:
     output_norm = build_backbone("iresnet18", input_size=32).head[-1]
     assert isinstance(output_norm, torch.nn.BatchNorm1d)
     assert not output_norm.weight.requires_grad and bool((output_norm.weight == 1).all())
+
+
+@pytest.mark.parametrize(("name", "layers"), [("adaface_ir50", (3, 4, 14, 3)), ("adaface_ir101", (3, 13, 30, 3))])
+def test_adaface_ir_is_iresnet_without_first_projection_and_output_affine(name: str, layers: tuple[int, ...]) -> None:
+    """AdaFace's IR: the 64 -> 64 stride-2 first block subsamples by MaxPool2d(1, 2), no conv + BN; the
+    output BN1d has no affine parameters. 475 vs 467 and 925 vs 917 state-dict entries (issue 14)."""
+    model = build_backbone(name)
+    assert parameter_count(model) == iresnet_params(layers) - conv(64, 64, 1) - bn(64) - bn(512)
+    first = model.body.stage1[0].shortcut
+    assert isinstance(first, torch.nn.MaxPool2d) and (first.kernel_size, first.stride) == (1, 2)
+    assert not model.head[-1].affine and model.head[1].p == 0.4
+    iresnet = build_backbone(name.replace("adaface_ir101", "iresnet100").replace("adaface_ir", "iresnet"))
+    assert len(iresnet.state_dict()) - len(model.state_dict()) == 8
+
+
+def test_adaface_max_pool_shortcut_subsamples() -> None:
+    model = build_backbone("adaface_ir18", input_size=32).eval()
+    x = torch.randn(1, 64, 8, 8)
+    torch.testing.assert_close(model.body.stage1[0].shortcut(x), x[:, :, ::2, ::2])
+
+
+def dlib_resnet_params() -> int:
+    """dlib's anet_type: conv7x7 (bias) + affine stem; blocks of two conv3x3 (bias) + affine; fc 256->128 without bias."""
+
+    def block(c_in: int, c_out: int) -> int:
+        return conv(c_in, c_out, 3) + c_out + bn(c_out) + conv(c_out, c_out, 3) + c_out + bn(c_out)
+
+    total = conv(3, 32, 7) + 32 + bn(32) + 3 * block(32, 32)
+    for c_in, c_out, blocks in ((32, 64, 4), (64, 128, 3), (128, 256, 3), (256, 256, 1)):
+        total += block(c_in, c_out) + (blocks - 1) * block(c_out, c_out)
+    return total + 256 * 128
+
+
+def test_dlib_resnet_architecture() -> None:
+    model = build_backbone("dlib_resnet").eval()
+    assert parameter_count(model) == dlib_resnet_params()
+    assert model.input_size == (150, 150) and model.embedding_size == 128
+    assert model.feature_channels == 256 and model.feature_map_size == (2, 2)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 29  # "a ResNet network with 29 conv layers" (dlib-models README)
+    with torch.no_grad():
+        output = model(images((150, 150)), return_feature_map=True)
+    assert output.embedding.shape == (2, 128) and output.feature_map.shape == (2, 256, 2, 2)
+
+
+def test_dlib_resnet_input_sizes() -> None:
+    assert build_backbone("dlib_resnet", input_size=103).feature_map_size == (1, 1)
+    with pytest.raises(ValueError, match="too small.*103"):
+        build_backbone("dlib_resnet", input_size=102)
+    model = build_backbone("dlib_resnet", input_size=(160, 200)).train()
+    output = model(images((160, 200)), return_feature_map=True)
+    output.feature_map.retain_grad()
+    (output.embedding * torch.randn_like(output.embedding)).sum().backward()
+    assert output.feature_map.grad is not None and output.feature_map.grad.abs().sum() > 0
+
+
+def test_padded_add_zero_pads_channels_and_borders_as_dlib_add_prev() -> None:
+    from lrfr.models.dlib_resnet import padded_add
+
+    a = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(1, 2, 3, 3)
+    b = torch.ones(1, 1, 4, 4)
+    total = padded_add(a, b)
+    assert total.shape == (1, 2, 4, 4)
+    expected = torch.zeros(1, 2, 4, 4)
+    expected[:, :, :3, :3] = a
+    expected[:, :1] += 1
+    torch.testing.assert_close(total, expected)

@@ -10,7 +10,8 @@ from lrfr.cli import main
 
 
 def test_bench_train_prints_json_lines(capsys):
-    main(["bench", "train", "--backbones", "quick", "mobilefacenet", "--steps", "1", "--batch-size", "4", "--device", "cpu"])
+    main(["bench", "train", "--backbones", "quick", "mobilefacenet", "--steps", "1", "--batch-size", "4", "--device", "cpu",
+          "--sr-networks"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["backbone"] for line in lines] == ["quick", "mobilefacenet"]
     quick, mobile = lines
@@ -21,9 +22,22 @@ def test_bench_train_prints_json_lines(capsys):
     assert mobile["parameters"] == 2_059_520
 
 
-def test_unknown_benchmark_is_named():
+def test_bench_train_measures_sr_networks(capsys):
+    main(["bench", "train", "--backbones", "--sr-networks", "srcnn", "edsr", "--steps", "1", "--batch-size", "2",
+          "--sr-size", "32", "--device", "cpu"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["sr_network"] for line in lines] == ["srcnn", "edsr"]
+    for line in lines:
+        assert line["input_size"] == [8, 8] and line["output_size"] == [32, 32] and line["scale"] == 4
+        assert line["train_img_per_s"] > 0 and line["inference_img_per_s"] > 0
+    assert lines[0]["parameters"] == 3 * 64 * 81 + 64 + 64 * 32 + 32 + 32 * 3 * 25 + 3  # SRCNN 9-1-5
+
+
+def test_unknown_benchmark_is_named(capsys):
+    assert main(["bench", "nope"]) == 1
+    assert "lrfr bench: KeyError: unknown benchmark 'nope'" in capsys.readouterr().err
     with pytest.raises(KeyError, match="unknown benchmark 'nope'"):
-        main(["bench", "nope"])
+        main(["--debug", "bench", "nope"])
 
 
 def test_bench_stats_prints_one_line_per_statistic_with_its_interval(capsys):

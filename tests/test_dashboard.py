@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -310,3 +311,69 @@ def test_stored_methods_list_the_stored_projections_in_order(tmp_path):
     for name in ("explore.umap.2d.parquet", "explore.tsne.3d.parquet", "test.pca.2d.parquet"):
         (run / "projections" / name).write_bytes(b"")
     assert stored_methods(run) == ["pca", "umap"] and stored_methods(run, dims=3) == ["tsne"]
+
+
+def test_a_selected_face_is_shown_beside_its_super_resolved_version(tmp_path, monkeypatch):
+    run = make_run(tmp_path, images=10)
+    stored = run.load_embeddings("test")
+    faces = sorted((tmp_path / "faces" / "ri-model").glob("*.png"))
+    sr_path = np.array([str(faces[0]) if row == 1 else "" for row in range(len(stored.labels))])
+    run.save_embeddings("test", stored.embeddings, stored.labels, {**stored.metadata, "sr_path": sr_path})
+    app = app_on(tmp_path, monkeypatch)
+    app.number_input(key="k").set_value(2)
+    app.session_state["selected:primary"] = [1, 2]
+    app.run()
+    assert not app.exception
+    gallery = app.get("html")[1].value
+    assert gallery.count("#1 SR") == 1 and "#2 SR" not in gallery  # only the face with an SR image gets one
+    assert gallery.count('class="lrfr-thumb"') == 2 * (1 + 2) + 1
+    assert "super-resolved version" in app.get("html")[0].value
+
+
+def _bad_images(folder: Path) -> None:
+    """Replace the run's face files by what a user may meet: a 144-megapixel PNG of ~140 kB (a decompression
+    bomb), a truncated PNG, text named .png, and a folder where a file should be."""
+    from PIL import Image
+
+    faces = sorted(folder.glob("*.png"))
+    Image.new("L", (12000, 12000)).save(faces[0], optimize=True)
+    for index, face in enumerate(faces[1:], start=1):
+        if index % 3 == 0:
+            face.write_bytes(face.read_bytes()[:60])
+        elif index % 3 == 1:
+            face.write_text("not an image")
+        else:
+            face.unlink()
+            face.mkdir()
+
+
+def test_faces_that_fail_to_decode_for_any_reason_show_a_placeholder(tmp_path, monkeypatch):
+    make_run(tmp_path, images=6)
+    _bad_images(tmp_path / "faces" / "ri-model")
+    app = app_on(tmp_path, monkeypatch)
+    app.session_state["selected:primary"] = [0, 1, 2, 3]
+    app.run()
+    assert not app.exception and not app.error
+    gallery = app.get("html")[1].value
+    assert gallery.count("no image") >= 4 and "lrfr-thumb" not in gallery
+
+
+@pytest.mark.parametrize(
+    "metrics, warned",
+    [
+        ('{"train_history": [{"epoch": 1, "loss"', r"metrics.json is not valid JSON"),
+        ('["a list"]', r"metrics.json holds JSON of type list; expected a JSON object"),
+        ('{"train_history": {"epoch": 1}}', r"train_history is a dict; expected a list"),
+        ('{"train_history": [{"loss": 1.0}, {"epoch": 2, "loss": "nan?", "ce": 0.5}, 3]}',
+         r"train_history\[0\] has no numeric 'epoch'.*train_history\[1\]\['loss'\] is 'nan\?'.*train_history\[2\] has no"),
+    ],
+)
+def test_garbled_metrics_json_shows_the_rest_of_the_run(tmp_path, monkeypatch, metrics, warned):
+    """The run's embeddings stay explorable; what metrics.json lacks is said, naming the file."""
+    run = make_run(tmp_path, images=5)
+    (run.path / "metrics.json").write_text(metrics)
+    app = app_on(tmp_path, monkeypatch)
+    assert not app.exception and not app.error
+    warnings = " ".join(w.value for w in app.warning)
+    assert re.search(warned, warnings) and "metrics.json" in warnings
+    assert app.get("plotly_chart"), "the projection is shown"

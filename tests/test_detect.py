@@ -234,7 +234,9 @@ def test_align_dataset_falls_back_to_centre_crop(tmp_path):
     Image.fromarray(np.full((250, 250, 3), 128, np.uint8)).save(tmp_path / "raw" / "A" / "A_0001.jpg")
     (tmp_path / "raw" / "pairs.txt").write_text("1 1\n")
     detector = MTCNN((pnet(), rnet(), onet()), thresholds=(1.1, 1.1, 1.1))  # finds nothing
-    assert detect.align_dataset(tmp_path / "raw", tmp_path / "out", detector) == 1
+    report = detect.align_dataset(tmp_path / "raw", tmp_path / "out", detector)
+    assert (report.aligned, report.centre_crop) == ([], ["A/A_0001.jpg"])
+    assert "1 no face found, centre crop written instead:\n  A/A_0001.jpg" in report.summary()
     assert Image.open(tmp_path / "out" / "A" / "A_0001.jpg").size == (112, 112)
     assert (tmp_path / "out" / "pairs.txt").read_text() == "1 1\n"
 

@@ -33,7 +33,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "lrfr", "train", "--config", str(config_path), "--out", str(tmp_path / "runs")],
+         "-m", "lrfr", "train", "--config", str(config_path), "--out", str(tmp_path / "runs"),
+         "--allow-import", "tests"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -22,11 +22,12 @@ DEG = math.pi / 180
 PROTOTYPE_ANGLES = (0.0, 60 * DEG, 150 * DEG)
 PROTOTYPE_LENGTHS = (1.0, 2.5, 0.4)
 ALL_HEADS = (
-    "softmax", "normface", "cosface", "arcface", "curricularface", "mv_softmax", "magface", "adaface", "centerface"
+    "softmax", "normface", "cosface", "arcface", "curricularface", "mv_softmax", "magface", "adaface", "centerface",
+    "sphereface", "deepid2",
 )
-COSINE_HEADS = tuple(name for name in ALL_HEADS if name not in ("softmax", "centerface"))
+COSINE_HEADS = tuple(name for name in ALL_HEADS if name not in ("softmax", "centerface", "sphereface", "deepid2"))
 PLAIN_NON_TARGET_HEADS = ("normface", "cosface", "arcface", "magface", "adaface")
-STATEFUL_HEADS = ("curricularface", "adaface", "centerface")
+STATEFUL_HEADS = ("curricularface", "adaface", "centerface", "sphereface")
 
 
 def polar(angle: float, length: float = 1.0) -> list[float]:
@@ -384,7 +385,8 @@ def test_logits_are_float32_under_autocast():
 
 
 def test_running_state_is_checkpointed_as_buffers():
-    expected = {"curricularface": {"t"}, "adaface": {"batch_mean", "batch_std"}, "centerface": {"centers"}}
+    expected = {"curricularface": {"t"}, "adaface": {"batch_mean", "batch_std"}, "centerface": {"centers"},
+                "sphereface": {"iteration"}}
     for name, buffers in expected.items():
         head = build_head(name, embedding_size=4, num_classes=5)
         assert {n for n, _ in head.named_buffers()} == buffers
@@ -443,6 +445,8 @@ PAPER_DEFAULTS = {
                 "upper_margin": 0.8, "lambda_g": 35.0},
     "adaface": {"scale": 64.0, "margin": 0.4, "h": 0.333, "eps": 1e-3, "t_alpha": 0.01},
     "centerface": {"lambda_c": 0.003, "alpha": 0.5},
+    "sphereface": {"margin": 4, "annealing": False, "lambda_base": 1000.0, "lambda_gamma": 0.12, "lambda_min": 5.0},
+    "deepid2": {"lambda_ve": 0.05},
 }
 OVERRIDES = {
     "softmax": {},
@@ -454,6 +458,8 @@ OVERRIDES = {
     "magface": {"lambda_g": 20.0},
     "adaface": {"h": 0.5},
     "centerface": {"lambda_c": 0.01},
+    "sphereface": {"margin": 2, "annealing": True},
+    "deepid2": {"lambda_ve": 0.1, "margin": 2.0},
 }
 
 
@@ -481,5 +487,5 @@ def test_mv_softmax_arc_mode_defaults_to_margin_half():
 
 
 def test_unknown_head_raises_key_error():
-    with pytest.raises(KeyError, match="unknown head 'sphereface'"):
-        build_head("sphereface", embedding_size=8, num_classes=7)
+    with pytest.raises(KeyError, match="unknown head 'a_softmax'"):
+        build_head("a_softmax", embedding_size=8, num_classes=7)

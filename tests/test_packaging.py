@@ -40,7 +40,7 @@ def test_console_command_and_torch_requirement_admit_the_local_cpu_build():
 def test_makefile_installs_torch_before_the_project():
     makefile = (ROOT / "Makefile").read_text()
     torch_install = makefile.index('"$(TORCH_SPEC)"')
-    project_install = makefile.index('install --quiet -e ".[test]"')
+    project_install = makefile.index('install --quiet -e ".[test,dlib]"')
     assert torch_install < project_install
     assert "TORCH_SPEC ?= torch==2.13.0" in makefile
     for target in ("book:", "test:", "dashboard:"):

@@ -12,6 +12,7 @@ The template and the convention follow insightface's ``python-package/insightfac
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from lrfr.data.base import read_image
-from lrfr.io import atomic_folder
+from lrfr.io import atomic_folder, write_json_atomic
 
 #: insightface ``arcface_dst``: the 5 landmarks of an aligned 112x112 face, ``(x, y)`` per row.
 ARCFACE_TEMPLATE = np.array(
@@ -98,6 +99,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = TEMPLATE_SI
 
 
 LandmarkFinder = Callable[[np.ndarray], "np.ndarray | None"]
+Aligner = Callable[[np.ndarray], "np.ndarray | None"]
+"""An RGB uint8 image -> the aligned face (uint8 ``(size, size, 3)``), or None when it finds no face."""
 
 
 def centre_landmarks(height: int, width: int, fraction: float = 0.6) -> np.ndarray:
@@ -113,30 +116,80 @@ def centre_landmarks(height: int, width: int, fraction: float = 0.6) -> np.ndarr
     return ARCFACE_TEMPLATE * (side / TEMPLATE_SIZE) + corner
 
 
-def align_folder(src: Path, dst: Path, find_landmarks: LandmarkFinder, size: int = TEMPLATE_SIZE) -> list[Path]:
-    """Align every image under ``src`` into the same relative path under ``dst``; return those skipped.
+def landmark_aligner(find_landmarks: LandmarkFinder, size: int = TEMPLATE_SIZE) -> Aligner:
+    """Align to the ArcFace template with the 5 landmarks ``find_landmarks`` gives (None: no face)."""
 
-    ``find_landmarks`` gives the ``(5, 2)`` landmarks of an image or ``None`` (no face: the image is
-    skipped and listed). Other files (pair lists, .mat tables) are copied. Output goes to a hidden
-    sibling of ``dst`` renamed into place at the end, so an interrupted run never leaves a ``dst``
-    that looks complete. ``dst`` must not exist yet.
+    def align(image: np.ndarray) -> np.ndarray | None:
+        landmarks = find_landmarks(image)
+        return None if landmarks is None else align_face(image, landmarks, size)
+
+    return align
+
+
+def centre_crop(size: int, fraction: float = 0.6) -> Aligner:
+    """The central square of side ``fraction * min(h, w)``, resized to ``size`` (the no-face fallback)."""
+    return lambda image: align_face(image, centre_landmarks(*image.shape[:2], fraction), size)
+
+
+@dataclass
+class AlignmentReport:
+    """What :func:`align_folder` did, file by file (paths relative to the source folder)."""
+
+    template: str
+    size: int
+    aligned: list[str] = field(default_factory=list)
+    centre_crop: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+
+    def summary(self, shown: int = 20) -> str:
+        """A few lines for the terminal: the counts, and the files without a detected face."""
+        lines = [f"{len(self.aligned)} faces aligned to the {self.template} template at {self.size} px"]
+        for files, what in ((self.centre_crop, "no face found, centre crop written instead"),
+                            (self.no_face, "no face found, left out")):  # fmt: skip
+            if files:
+                lines.append(f"{len(files)} {what}:")
+                lines += [f"  {name}" for name in files[:shown]]
+                lines += [f"  ... and {len(files) - shown} more (all listed in {REPORT_FILE})"] if len(files) > shown else []
+        return "\n".join(lines)
+
+
+REPORT_FILE = "alignment.json"
+
+
+def align_folder(
+    src: Path, dst: Path, align: Aligner, fallback: Aligner | None = None, template: str = "arcface", size: int = TEMPLATE_SIZE
+) -> AlignmentReport:
+    """Align every image under ``src`` into the same relative path under ``dst``; report what was done.
+
+    ``align`` gives an image's aligned face or None (no face: the ``fallback`` image is written
+    instead, or, without one, the image is left out). Other files (pair lists, .mat tables) are
+    copied. Output goes to a hidden sibling of ``dst`` renamed into place at the end, so an
+    interrupted run never leaves a ``dst`` that looks complete; the report (``template`` and ``size``
+    as given) is written into it as ``alignment.json``. ``dst`` must not exist yet.
     """
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"cannot align {src}: it is not a folder")
     files = sorted(p for p in src.rglob("*") if p.is_file())
-    skipped = []
+    report = AlignmentReport(template, size)
     with atomic_folder(dst) as work:
         for path in tqdm(files, desc=f"aligning {src.name}", unit="file"):
-            out = work / path.relative_to(src)
+            name = path.relative_to(src).as_posix()
+            out = work / name
             out.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 shutil.copy2(path, out)
                 continue
             image = read_image(path)
-            landmarks = find_landmarks(image)
-            if landmarks is None:
-                skipped.append(path)
+            face = align(image)
+            if face is not None:
+                report.aligned.append(name)
+            elif fallback is not None:
+                face = fallback(image)
+                report.centre_crop.append(name)
+            else:
+                report.no_face.append(name)
                 continue
-            Image.fromarray(align_face(image, landmarks, size)).save(out, quality=95)
-    return skipped
+            Image.fromarray(face).save(out, quality=95)
+        write_json_atomic(work / REPORT_FILE, asdict(report))
+    return report

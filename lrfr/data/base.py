@@ -9,13 +9,16 @@ metadata.
 
 from __future__ import annotations
 
+import errno
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -23,11 +26,23 @@ from lrfr.data.degrade import resize
 
 
 class LayoutError(FileNotFoundError):
-    """A dataset folder does not have the expected layout; the message lists what is missing."""
+    """A dataset folder, or one of its list files (pair list, ``.mat`` table, ``.idx`` index, record
+    header), is missing or not in the expected form; the message names the file (and line or key) and
+    what was expected. Also raised for a dataset that holds no images and for broken symbolic links."""
 
 
 class CorruptImageError(OSError):
-    """An image file cannot be decoded; the message names the file."""
+    """An image cannot be decoded, or is larger than :data:`MAX_IMAGE_PIXELS`; the message names the file.
+
+    Loaders with ``skip_corrupt=True`` drop such images and list them instead of raising.
+    """
+
+
+#: Largest image (width x height) a loader decodes: far above any face crop or mugshot (SCface's
+#: 3072 x 2048 mugshots are 6.3 megapixels), far below what fits in memory. A larger image is
+#: treated as corrupt (a decompression bomb: a few hundred kilobytes of PNG can declare 144
+#: megapixels), before any pixel is decoded.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -57,23 +72,37 @@ def check_layout(dataset: str, root: Path, required: Sequence[str]) -> None:
 def read_image(path: Path | BinaryIO, name: str | None = None) -> np.ndarray:
     """An RGB ``(H, W, 3)`` uint8 array from a file or an open binary stream (``name`` names the stream in errors).
 
-    :class:`CorruptImageError` naming the file if it cannot be decoded.
+    :class:`CorruptImageError` naming the file if it cannot be decoded or is over :data:`MAX_IMAGE_PIXELS`.
     """
-    try:
-        with Image.open(path) as image:
+    with _opened(path, name) as image:
+        try:
             return np.array(image.convert("RGB"))  # a writable copy (torch.from_numpy warns on read-only arrays)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise CorruptImageError(f"cannot read image {name or path}: {error}") from None
+        except Exception as error:  # Pillow's decoders raise many types on malformed data
+            raise CorruptImageError(f"cannot read image {name or path}: {type(error).__name__}: {error}") from None
 
 
 def image_size(path: Path | BinaryIO, name: str | None = None) -> tuple[int, int]:
     """``(height, width)`` from the image header alone (no decoding); :class:`CorruptImageError` naming the file."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise CorruptImageError(f"cannot read image {name or path}: {error}") from None
+    with _opened(path, name) as image:
+        width, height = image.size
     return height, width
+
+
+@contextmanager
+def _opened(path: Path | BinaryIO, name: str | None) -> Iterator[Image.Image]:
+    """The image with its header read and its size checked against :data:`MAX_IMAGE_PIXELS` (pixels not decoded)."""
+    try:
+        image = Image.open(path)
+    except Exception as error:  # UnidentifiedImageError, DecompressionBombError, struct/Value errors ...
+        raise CorruptImageError(f"cannot read image {name or path}: {type(error).__name__}: {error}") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise CorruptImageError(
+                f"cannot read image {name or path}: {width} x {height} pixels is over the limit of "
+                f"{MAX_IMAGE_PIXELS:,} (lrfr.data.base.MAX_IMAGE_PIXELS; a decompression bomb or not a face image)"
+            )
+        yield image
 
 
 def to_tensor(images: np.ndarray) -> Tensor:
@@ -82,12 +111,23 @@ def to_tensor(images: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3).float().div(127.5).sub(1.0).contiguous()
 
 
-class FaceDataset(Dataset):
-    """Records -> ``{"image", "label", "index"}`` items, images resized to ``input_size``
-    (:func:`lrfr.data.degrade.resize`).
+def cropped(image: np.ndarray, record: FaceRecord) -> np.ndarray:
+    """``image`` cut to the record's ``crop`` box ``(top, left, height, width)`` when its metadata has one
+    (a loader's centre crop of a non-square image, see :func:`lrfr.data.loaders.folder.load_folder`)."""
+    if "crop" not in record.metadata:
+        return image
+    top, left, height, width = record.metadata["crop"]
+    return image[top : top + height, left : left + width]
 
-    ``num_classes`` counts the distinct non-negative labels; ``corrupt`` lists the files a loader
-    skipped as unreadable. After :meth:`keep_in_memory` each resized image is decoded once and then
+
+class FaceDataset(Dataset):
+    """Records -> ``{"image", "label", "index"}`` items, images cut to a record's ``crop`` box if it has
+    one and resized to ``input_size`` (:func:`lrfr.data.degrade.resize`).
+
+    ``transform`` is a fixed image function applied after the resize (e.g. evaluation on synthetic LR,
+    :class:`lrfr.data.degrade.SyntheticLR`); random training augmentation is a config's ``transforms``
+    (:mod:`lrfr.data.transforms`). ``num_classes`` counts the distinct non-negative labels; ``corrupt``
+    lists the files a loader skipped as unreadable. After :meth:`keep_in_memory` each resized image is decoded once and then
     served from memory (a copy, so that a training transform, :mod:`lrfr.data.transforms`, applied
     after it stays random per epoch and cannot alter the kept image).
     """
@@ -96,10 +136,12 @@ class FaceDataset(Dataset):
         self,
         records: Sequence[FaceRecord],
         input_size: int | tuple[int, int] = 112,
+        transform: Callable[[Tensor], Tensor] | None = None,
         corrupt: Sequence[Path] = (),
     ) -> None:
         self.records = list(records)
         self.input_size = input_size
+        self.transform = transform
         self.corrupt = tuple(corrupt)
         self.num_classes = len({r.label for r in self.records if r.label >= 0})
         self._memory: dict[int, Tensor] | None = None
@@ -116,11 +158,13 @@ class FaceDataset(Dataset):
         record = self.records[index]
         image = self._memory.get(index) if self._memory is not None else None
         if image is None:
-            image = resize(to_tensor(read_image(record.path)), self.input_size)
+            image = resize(to_tensor(cropped(read_image(record.path), record)), self.input_size)
             if self._memory is not None:
                 self._memory[index] = image
         if self._memory is not None:
             image = image.clone()  # transforms after this must not alter the kept image
+        if self.transform is not None:
+            image = self.transform(image)
         return {"image": image, "label": torch.tensor(record.label), "index": torch.tensor(index)}
 
     @property
@@ -151,8 +195,28 @@ class FaceArray(Dataset):
 
 
 def scan_images(folder: Path, extensions: Sequence[str] = (".jpg", ".jpeg", ".png", ".bmp")) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name (deterministic order)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+    """Image files directly in ``folder``, sorted by name (deterministic order).
+
+    A symbolic link with an image suffix that leads nowhere (dangling, or a loop) raises
+    :class:`LayoutError` naming it rather than being skipped.
+    """
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in extensions)
+    check_links(images)
+    return [p for p in images if p.is_file()]
+
+
+def check_links(paths: Sequence[Path]) -> None:
+    """:class:`LayoutError` naming the first symbolic link in ``paths`` that is a loop or leads nowhere."""
+    for path in paths:
+        if not path.is_symlink():
+            continue
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 reports loops so
+            raise LayoutError(f"{path} is a symbolic link loop (expected an image file or a link to one)") from None
+        except OSError as error:
+            kind = "a symbolic link loop" if error.errno == errno.ELOOP else "a symbolic link to nothing"
+            raise LayoutError(f"{path} is {kind} ({os.readlink(path)!r}; expected an image file or a link to one)") from None
 
 
 def validate_images(records: Sequence[FaceRecord], skip_corrupt: bool = False) -> tuple[list[FaceRecord], list[Path]]:

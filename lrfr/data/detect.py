@@ -30,7 +30,7 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lrfr.data.align import IMAGE_EXTENSIONS, align_folder, centre_landmarks
+from lrfr.data.align import IMAGE_EXTENSIONS, TEMPLATE_SIZE, AlignmentReport, align_folder, centre_crop, landmark_aligner
 from lrfr.data.base import read_image
 from lrfr.data.fetch.catalogue import LOADER_CHECKS
 from lrfr.io import atomic_folder
@@ -296,7 +296,7 @@ class MTCNN:
         return [Face(b.numpy(), float(s), p.numpy()) for b, s, p in zip(boxes, scores, points)]
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
-        """The ``(5, 2)`` landmarks of the most confident face, or None; fits :func:`lrfr.data.align.align_folder`."""
+        """The ``(5, 2)`` landmarks of the most confident face, or None; fits :func:`lrfr.data.align.landmark_aligner`."""
         faces = self.detect(image)
         return faces[0].landmarks if faces else None
 
@@ -340,25 +340,14 @@ def extract_faces(sources: Mapping[str, Path], dst: Path, detector: MTCNN, every
     return written
 
 
-def align_dataset(src: Path, dst: Path, detector: MTCNN, fallback_fraction: float = 0.6) -> int:
+def align_dataset(src: Path, dst: Path, detector: MTCNN, fallback_fraction: float = 0.6) -> AlignmentReport:
     """Align every image under ``src`` into ``dst`` with ``detector``'s landmarks (atomic; other files copied).
 
-    An image without a detected face is aligned as a centre crop (:func:`centre_landmarks` with
-    ``fallback_fraction``; right for LFW-style centred crops), so a pair list still finds every image.
-    Returns how many images took that fallback.
+    An image without a detected face is aligned as a centre crop (:func:`centre_crop` with
+    ``fallback_fraction``; right for LFW-style centred crops), so a pair list still finds every image;
+    the report lists those files.
     """
-    fallbacks = 0
-
-    def find(image: np.ndarray) -> np.ndarray:
-        nonlocal fallbacks
-        landmarks = detector.landmarks(image)
-        if landmarks is None:
-            fallbacks += 1
-            return centre_landmarks(*image.shape[:2], fallback_fraction)
-        return landmarks
-
-    align_folder(src, dst, find)
-    return fallbacks
+    return align_folder(src, dst, landmark_aligner(detector.landmarks), fallback=centre_crop(TEMPLATE_SIZE, fallback_fraction))
 
 
 def add_align_arguments(parser: argparse.ArgumentParser) -> None:
@@ -380,7 +369,7 @@ def align_prepared(dataset: str, root: Path, args: argparse.Namespace) -> Path |
     except DetectorUnavailable as error:
         raise SystemExit(f"error: {error}") from None
     aligned = root.with_name(f"{root.name}_112")
-    fallbacks = align_dataset(root, aligned, detector)
+    report = align_dataset(root, aligned, detector)
     LOADER_CHECKS[dataset](aligned)
-    print(f"aligned copy ready in {aligned} ({fallbacks} images without a detected face were centre-cropped)")
+    print(f"aligned copy ready in {aligned}\n{report.summary()}")
     return aligned

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrfr.data import DATASETS
 from lrfr.data.base import FaceArray
 from lrfr.data.degrade import resize, synthetic_lr
 from lrfr.data.synthetic import SynthFace
@@ -79,8 +80,9 @@ class ToyEmbedding:
         return {"easy": float(cosine[~self.hard].mean()), "hard": float(cosine[self.hard].mean())}
 
 
+@DATASETS.register("toy_embedding_faces")
 def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7) -> FaceArray:
-    """The labelled toy set (``"lrfr.experiments.toy_embedding:toy_faces"``): easy IDs clean, hard IDs native LR."""
+    """The labelled toy set (dataset ``"toy_embedding_faces"``): easy IDs clean, hard IDs native LR."""
     generator = SynthFace(seed=seed, similar_fraction=0.0)
     ids = np.repeat(np.arange(NUM_IDENTITIES), images_per_identity)
     imgs = np.tile(np.arange(images_per_identity), NUM_IDENTITIES)
@@ -92,8 +94,9 @@ def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7
     return FaceArray(images, ids)
 
 
+@DATASETS.register("toy_embedding_ui")
 def toy_ui(seed: int = 0, count: int = 64) -> FaceArray:
-    """The UI stream (``"lrfr.experiments.toy_embedding:toy_ui"``): SynthFace UIs (4-12 px) up-sampled to 32 px."""
+    """The UI stream (dataset ``"toy_embedding_ui"``): SynthFace UIs (4-12 px) up-sampled to 32 px."""
     faces = SynthFace(seed=seed).render_ui(np.arange(count))  # 4..12 px
     return FaceArray(np.stack([resize(face, INPUT_SIZE) for face in faces]))
 
@@ -110,10 +113,10 @@ def toy_config(
         raise ValueError(f"method {method!r} is not valid; expected one of {METHODS}")
     head = HeadSpec("adaface" if method == "adaface" else "arcface", "main", {"scale": SCALE})
     terms = [TermSpec("cls", "classification")]
-    data = {"main": DataSpec(f"{__name__}:toy_faces", {"seed": seed, "images_per_identity": images_per_identity})}
+    data = {"main": DataSpec("toy_embedding_faces", {"seed": seed, "images_per_identity": images_per_identity})}
     if method == "ours":
         terms.append(TermSpec("recognizability", "recognizability"))
-        data["ui"] = DataSpec(f"{__name__}:toy_ui", {"seed": seed, "count": ui_images})
+        data["ui"] = DataSpec("toy_embedding_ui", {"seed": seed, "count": ui_images})
     train = TrainConfig(
         seed=seed, epochs=epochs, batch_size=batch_size, device="cpu", amp=False, progress=False,
         keep_checkpoints=1, optimizer=OptimizerConfig(name="adamw", lr=0.01),

@@ -118,11 +118,15 @@ def load_model(path: str | Path, config: ExperimentConfig | None = None) -> Obje
     return objective.eval()
 
 
+CLASS_WEIGHTS = ("weight", "classifier.weight")  # (classes, D): cosine heads' prototypes, softmax heads' linear layer
+
+
 def _head_classes(weights: dict[str, torch.Tensor], head: str) -> int:
-    key = f"heads.{head}.weight"
-    if key not in weights:
-        raise ValueError(f"checkpoint has no {key!r}; expected a head with a (classes, D) weight")
-    return int(weights[key].shape[0])
+    keys = [f"heads.{head}.{name}" for name in CLASS_WEIGHTS]
+    found = next((key for key in keys if key in weights), None)
+    if found is None:
+        raise ValueError(f"checkpoint has none of {keys}; expected a head with a (classes, D) weight")
+    return int(weights[found].shape[0])
 
 
 def _stream_classes(config: ExperimentConfig, classes: dict[str, int]) -> dict[str, int]:

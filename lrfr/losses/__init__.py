@@ -1,7 +1,7 @@
 """Classification heads / losses for face recognition, built by name from :data:`HEADS`.
 
 Registered: ``softmax``, ``normface``, ``cosface``, ``arcface``, ``curricularface``, ``mv_softmax``,
-``magface``, ``adaface``, ``centerface``.
+``magface``, ``adaface``, ``centerface``, ``sphereface`` (A-Softmax), ``deepid2`` (softmax + verification).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from lrfr.losses.base import (
     additive_angular_cosine,
 )
 from lrfr.losses.center_loss import CenterFace
+from lrfr.losses.deepid2 import DeepID2Loss, contrastive_verification
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
+from lrfr.losses.pixel import pixel_loss
 from lrfr.losses.recognizability_index import (
     RecognizabilityTerms,
     attention_mse,
@@ -28,6 +30,7 @@ from lrfr.losses.recognizability_index import (
     ri_regression_loss,
     ui_ri_statistics,
 )
+from lrfr.losses.sphereface import SphereFace, angular_margin_psi, chebyshev_cosine
 
 
 def build_head(name: str, **kwargs: Any) -> ClassificationHead:
@@ -44,6 +47,7 @@ __all__ = [
     "CosFace",
     "CosineMarginHead",
     "CurricularFace",
+    "DeepID2Loss",
     "HardNegativeHead",
     "HeadOutput",
     "MVSoftmax",
@@ -51,10 +55,15 @@ __all__ = [
     "NormFace",
     "RecognizabilityTerms",
     "SoftmaxHead",
+    "SphereFace",
     "additive_angular_cosine",
+    "angular_margin_psi",
     "attention_mse",
     "build_head",
+    "chebyshev_cosine",
+    "contrastive_verification",
     "index_diversion_loss",
+    "pixel_loss",
     "project_away_from_ui",
     "recognizability_index",
     "ri_regression_loss",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrfr.models import iresnet, mobilefacenet, quick, resnet  # noqa: F401  (registers the backbones)
+from lrfr.models import (  # noqa: F401  (registers the backbones)
+    adaface_ir, deepid2, dlib_resnet, iresnet, mobilefacenet, quick, resnet, vgg,
+)
 from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
 from lrfr.models.perceptibility import AttentionOutput, PerceptibilityAttention, PerceptibilityRegression
 

@@ -86,7 +86,8 @@ def staged_body(stem: nn.Module, stages: Iterable[nn.Module]) -> nn.Sequential:
 class FlattenHead(nn.Sequential):
     """BN2d -> Dropout -> flatten -> Linear -> BN1d: the IResNet head (insightface arcface_torch).
 
-    With ``freeze_output_scale`` the BN1d's affine weight is fixed to 1, as insightface's ``features``.
+    With ``freeze_output_scale`` the BN1d's affine weight is fixed to 1, as insightface's ``features``;
+    with ``affine_output=False`` the BN1d has no affine parameters at all, as AdaFace's output layer.
     """
 
     def __init__(
@@ -97,9 +98,11 @@ class FlattenHead(nn.Sequential):
         *,
         dropout: float = 0.0,
         freeze_output_scale: bool = False,
+        affine_output: bool = True,
     ) -> None:
-        output_norm = nn.BatchNorm1d(embedding_size)
-        output_norm.weight.requires_grad_(not freeze_output_scale)
+        output_norm = nn.BatchNorm1d(embedding_size, affine=affine_output)
+        if affine_output:
+            output_norm.weight.requires_grad_(not freeze_output_scale)
         super().__init__(
             nn.BatchNorm2d(channels),
             nn.Dropout(dropout),
@@ -116,7 +119,7 @@ def kaiming_init(model: nn.Module) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 

@@ -8,6 +8,7 @@ from lrfr.plots.figures import (
     heatmap_overlays,
     histograms,
     image_grid,
+    interval_curves,
     line_sweep,
 )
 from lrfr.plots.projections import PROJECTIONS, project
@@ -20,6 +21,7 @@ __all__ = [
     "heatmap_overlays",
     "histograms",
     "image_grid",
+    "interval_curves",
     "line_sweep",
     "project",
     "show",

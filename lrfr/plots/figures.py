@@ -168,3 +168,23 @@ def heatmap_overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], t
     if row_titles is not None:
         _label_rows(fig, list(row_titles), len(arrays), columns)
     return fig
+
+
+def interval_curves(x: Sequence[float], curves: dict[str, Sequence[tuple[float, float, float]]], title: str,
+                    xaxis: str, yaxis: str) -> go.Figure:
+    """One line per curve of (value, low, high) points with its interval as a shaded band (e.g. CMC
+    curves with their bootstrap intervals, Cheng et al. Fig. 7)."""
+    fig = go.Figure()
+    for number, (name, points) in enumerate(curves.items()):
+        if len(points) != len(x):
+            raise ValueError(f"curve {name!r} has {len(points)} points for {len(x)} x values")
+        value, low, high = (np.asarray(column, dtype=float) for column in zip(*points))
+        colour = _PALETTE[number % len(_PALETTE)]
+        fig.add_trace(go.Scatter(x=[*x, *x[::-1]], y=[*high, *low[::-1]], fill="toself", line={"width": 0},
+                                 fillcolor=colour, opacity=0.15, hoverinfo="skip", showlegend=False, name=name))
+        fig.add_trace(go.Scatter(x=list(x), y=value, mode="lines", name=name, line={"color": colour}))
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis)
+    return fig
+
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

@@ -82,6 +82,7 @@ class TrainConfig:
     device: Str = "auto"  # "auto" picks cuda, then mps, then cpu
     amp: Bool = True  # mixed precision (float16 + grad scaling); only ever used on CUDA
     clip_grad_norm: PositiveFloat | None = 5.0
+    clip_grad_adjustable: PositiveFloat | None = None  # theta of VDSR's adjustable clipping to +-theta/lr (Kim et al. Sec. 3.3)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     keep_checkpoints: Positive | None = 2  # None keeps every epoch's checkpoint
@@ -118,10 +119,12 @@ class ModelSpec:
     ``freeze`` lists module-name prefixes (e.g. ``"backbone"``) whose parameters are not trained and
     whose batch-norm statistics stay fixed; ``pretrained`` is a ``.safetensors`` file or run folder whose
     weights under the module prefixes ``pretrained_modules`` are loaded before training (by default the
-    backbone only, so a model pre-trained on one identity set can be fine-tuned on another).
+    backbone only, so a model pre-trained on one identity set can be fine-tuned on another);
+    ``pretrained_sr`` another source for the SR network's weights (SR-then-FR: an SR run and an FR run).
+    ``backbone=None`` builds a model that only super-resolves (no heads).
     """
 
-    backbone: Str = "quick"
+    backbone: Str | None = "quick"
     backbone_kwargs: Kwargs = field(default_factory=dict)
     sr: Str | None = None
     sr_kwargs: Kwargs = field(default_factory=dict)
@@ -130,6 +133,7 @@ class ModelSpec:
     freeze: list[Str] = field(default_factory=list)
     pretrained: Str | None = None
     pretrained_modules: list[Str] = field(default_factory=lambda: ["backbone"])
+    pretrained_sr: Str | None = None
 
 
 @dataclass(config=_CONFIG)
@@ -142,9 +146,9 @@ class TransformSpec:
 
 @dataclass(config=_CONFIG)
 class DataSpec:
-    """A dataset factory from ``lrfr.data.DATASETS`` (or ``"module:function"``), its arguments, and the
-    transforms applied to its samples in training, in order (seeded per sample, see
-    :mod:`lrfr.data.transforms`)."""
+    """A dataset factory from ``lrfr.data.DATASETS`` (or an allowed ``"module:function"``, see
+    :mod:`lrfr.registry`), its arguments, and the transforms applied to its samples in training, in
+    order (seeded per sample, see :mod:`lrfr.data.transforms`)."""
 
     name: Str
     kwargs: Kwargs = field(default_factory=dict)

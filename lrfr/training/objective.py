@@ -22,13 +22,13 @@ from typing import Any, Callable, Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lrfr.losses import build_head
+from lrfr.losses import build_head, pixel_loss
 from lrfr.models import BackboneOutput, build_backbone
+from lrfr.models.sr import SR_NETWORKS, SRThenFR
 from lrfr.registry import Registry, import_object
 from lrfr.training.config import ModelSpec
 
 TERMS: Registry["LossTerm"] = Registry("loss term")
-SR_NETWORKS: Registry[nn.Module] = Registry("super-resolution network")
 
 
 class StepContext:
@@ -51,12 +51,14 @@ class StepContext:
         if self.objective.sr is None:
             raise ValueError(f"a term asks for super-resolved {key!r}, but the model has no SR network")
         if key not in self._super_resolved:
-            self._super_resolved[key] = self.objective.sr(self.input(key))
+            self._super_resolved[key] = self.objective.super_resolve(self.input(key))
         return self._super_resolved[key]
 
     def embed(self, key: str, super_resolve: bool = False) -> BackboneOutput:
         """Backbone embedding and last feature map of the images at ``key`` (optionally SR'd first)."""
         cache_key = (key, super_resolve)
+        if self.objective.backbone is None:
+            raise ValueError(f"a term asks for embeddings of {key!r}, but the model has no backbone")
         if cache_key not in self._embedded:
             images = self.super_resolve(key) if super_resolve else self.input(key)
             self._embedded[cache_key] = self.objective.backbone(images, return_feature_map=True)
@@ -150,21 +152,32 @@ def _resolve_distance(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
         return import_object(distance, "feature distance")
     raise ValueError(
         f"unknown feature distance {distance!r}; expected one of {sorted(FEATURE_DISTANCES)} "
-        "or an importable 'module:function'"
+        "or an allowed 'module:function' (see lrfr.registry)"
     )
 
 
 @TERMS.register("pixel")
 class PixelTerm(LossTerm):
-    """SR pixel loss ||SR(I_lr) - I_hr||^2 (CSRI Eq. 1), mean over pixels (``loss="l1"`` for L1)."""
+    """SR pixel loss of ``SR(I_lr)`` against ``I_hr`` (see :func:`lrfr.losses.pixel_loss`).
+
+    ``loss="mse"`` with ``reduction="sum"`` is CSRI's ``||I^asr - I^ahr||_2^2`` (Eq. 1) per image;
+    ``reduction="mean"`` the per-element mean of SRCNN/VDSR training; ``loss="l1"`` EDSR's.
+    """
 
     def __init__(
-        self, name: str, weight: float = 1.0, *, lr: str = "main.lr", hr: str = "main.hr", loss: str = "mse"
+        self,
+        name: str,
+        weight: float = 1.0,
+        *,
+        lr: str = "main.lr",
+        hr: str = "main.hr",
+        loss: str = "mse",
+        reduction: str = "mean",
     ) -> None:
         super().__init__(name, weight)
-        if loss not in ("mse", "l1"):
-            raise ValueError(f"pixel loss must be 'mse' or 'l1', got {loss!r}")
-        self.lr, self.hr, self.loss = lr, hr, loss
+        if loss not in ("mse", "l1") or reduction not in ("mean", "sum"):
+            raise ValueError(f"pixel loss must be 'mse' or 'l1' with reduction 'mean' or 'sum', got {loss!r}, {reduction!r}")
+        self.lr, self.hr, self.loss, self.reduction = lr, hr, loss, reduction
 
     def forward(self, ctx: StepContext) -> Tensor:
         restored, target = ctx.super_resolve(self.lr), ctx.input(self.hr)
@@ -173,12 +186,13 @@ class PixelTerm(LossTerm):
                 f"SR output for {self.lr!r} has shape {tuple(restored.shape)} but the target {self.hr!r} "
                 f"has {tuple(target.shape)}"
             )
-        return F.mse_loss(restored, target) if self.loss == "mse" else F.l1_loss(restored, target)
+        return pixel_loss(restored, target, self.loss, self.reduction)  # type: ignore[arg-type]
 
 
 class Objective(nn.Module):
     """Backbone + optional SR network + named heads + weighted loss terms (all trained together).
 
+    The backbone may be None for a model that only super-resolves (trained with a ``pixel`` term).
     ``forward(batch)`` returns the *weighted* value of every term, keyed ``"<term>"`` or
     ``"<term>/<part>"`` for terms that return several parts (e.g. ``"cls/ce"``, ``"cls/magface_g"``);
     the training loss is their sum. Modules named in ``frozen`` stay in eval mode and get no gradient.
@@ -186,7 +200,7 @@ class Objective(nn.Module):
 
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: nn.Module | None,
         heads: Mapping[str, nn.Module],
         terms: list[LossTerm],
         sr: nn.Module | None = None,
@@ -196,6 +210,8 @@ class Objective(nn.Module):
         names = [term.name for term in terms]
         if not terms or len(set(names)) != len(names):
             raise ValueError(f"loss terms must be a non-empty list with unique names, got {names}")
+        if backbone is None and (sr is None or heads):
+            raise ValueError("a model without a backbone must have an SR network and no heads")
         self.backbone, self.sr = backbone, sr
         self.heads = nn.ModuleDict(dict(heads))
         self.terms = nn.ModuleList(terms)
@@ -220,6 +236,20 @@ class Objective(nn.Module):
             modules[prefix].eval()
         return self
 
+    def recognizer(self) -> nn.Module:
+        """What recognises a face: the backbone, or with an SR network ``backbone(sr(images))`` (the
+        deployed branch of SR-then-FR and of CSRI, Cheng et al. Sec. 3 "Model Training and Deployment")."""
+        if self.backbone is None:
+            raise ValueError("this model has no backbone: it super-resolves but does not recognise")
+        return self.backbone if self.sr is None else SRThenFR(self.sr, self.backbone)
+
+    def super_resolve(self, images: Tensor) -> Tensor:
+        """The SR network's output: at the backbone's input size when there is a backbone (see
+        :class:`~lrfr.models.sr.SRThenFR`), else at the network's own output size."""
+        if self.sr is None:
+            raise ValueError("this model has no SR network")
+        return self.sr(images) if self.backbone is None else SRThenFR(self.sr, self.backbone).super_resolve(images)
+
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         ctx = StepContext(self, batch)
         weighted: dict[str, Tensor] = {}
@@ -234,7 +264,9 @@ class Objective(nn.Module):
 
 def build_objective(spec: ModelSpec, num_classes: Mapping[str, int] | None = None) -> Objective:
     """Build the objective described by ``spec``; ``num_classes`` resolves heads sized by a stream."""
-    backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
+    backbone = build_backbone(spec.backbone, **spec.backbone_kwargs) if spec.backbone is not None else None
+    if backbone is None and spec.heads:
+        raise ValueError(f"model spec has heads {sorted(spec.heads)} but no backbone to feed them")
     heads = {
         name: build_head(
             head.kind,
@@ -251,6 +283,10 @@ def build_objective(spec: ModelSpec, num_classes: Mapping[str, int] | None = Non
     objective = Objective(backbone, heads, terms, sr=sr, frozen=tuple(spec.freeze))
     if spec.pretrained:
         load_pretrained(objective, spec.pretrained, modules=tuple(spec.pretrained_modules))
+    if spec.pretrained_sr:
+        if sr is None:
+            raise ValueError(f"pretrained_sr={spec.pretrained_sr!r} is set but the model has no SR network (sr)")
+        load_pretrained(objective, spec.pretrained_sr, modules=("sr",))
     return objective
 
 

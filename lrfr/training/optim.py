@@ -1,4 +1,5 @@
-"""Optimisers (SGD, AdamW) and per-step learning-rate schedules (multi-step, warm-up + polynomial)."""
+"""Optimisers (SGD, AdamW), per-step learning-rate schedules (multi-step, warm-up + polynomial) and
+VDSR's adjustable gradient clipping."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_factor(config, steps_per_epoch, steps_per_epoch * epochs)
     )
+
+
+@torch.no_grad()
+def clip_gradients_adjustable(optimizer: torch.optim.Optimizer, theta: float) -> None:
+    """VDSR's adjustable gradient clipping (Kim et al. CVPR 2016, Sec. 3.3): every gradient element
+    clipped to ``[-theta / gamma, theta / gamma]``, gamma the current learning rate of its parameter group,
+    so that a high learning rate cannot explode while the bound loosens as the rate decays."""
+    if theta <= 0:
+        raise ValueError(f"theta of adjustable gradient clipping must be positive, got {theta}")
+    for group in optimizer.param_groups:
+        bound = theta / group["lr"]
+        for parameter in group["params"]:
+            if parameter.grad is not None:
+                parameter.grad.clamp_(-bound, bound)

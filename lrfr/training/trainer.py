@@ -12,7 +12,8 @@ the number of workers.
 Checkpoints: after every epoch the whole objective (backbone, SR network, heads, auxiliary modules,
 running buffers), optimizer, scheduler, grad scaler, RNG states and the loss history are written to the
 run folder; ``fit(resume=True)`` continues from the latest complete one and ends with the same weights as
-an uninterrupted run (on CPU, bit for bit).
+an uninterrupted run (on CPU, bit for bit). A checkpoint that no longer reads is set aside under
+``checkpoints/corrupt/`` with a warning and the one before it is used.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from lrfr.data.transforms import TransformedDataset
 from lrfr.runs import RunFolder
 from lrfr.training.config import TrainConfig
 from lrfr.training.distributed import barrier, init_process
-from lrfr.training.optim import build_optimizer, build_scheduler
+from lrfr.training.optim import build_optimizer, build_scheduler, clip_gradients_adjustable
 from lrfr.training.rng import capture_rng_state, restore_rng_state, seed_everything
 
 
@@ -94,7 +95,13 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- loop
     def fit(self, resume: bool = True) -> list[dict[str, float]]:
-        """Train for ``config.epochs`` epochs (continuing from the latest checkpoint if ``resume``)."""
+        """Train for ``config.epochs`` epochs (continuing from the latest intact checkpoint if ``resume``).
+
+        First removes the temporary files of a checkpoint write that was killed (see
+        :meth:`RunFolder.remove_stale_temporaries`).
+        """
+        if self.run is not None and self.process.is_main:
+            self.run.remove_stale_temporaries()
         start = self._resume() if resume and self.run is not None else 0
         if start == 0:
             seed_everything(self.config.seed)
@@ -134,8 +141,11 @@ class Trainer:
             self._raise_non_finite(terms, epoch, step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.config.clip_grad_norm:
+        if self.config.clip_grad_norm or self.config.clip_grad_adjustable:
             self.scaler.unscale_(self.optimizer)
+        if self.config.clip_grad_adjustable:
+            clip_gradients_adjustable(self.optimizer, self.config.clip_grad_adjustable)
+        if self.config.clip_grad_norm:
             trainable = [p for p in self.objective.parameters() if p.requires_grad]
             torch.nn.utils.clip_grad_norm_(trainable, self.config.clip_grad_norm)
         self.scaler.step(self.optimizer)
@@ -224,11 +234,17 @@ class Trainer:
         }
 
     def _resume(self) -> int:
-        """Restore the latest complete checkpoint; return the number of epochs already done."""
-        latest = self.run.latest_checkpoint()
-        if latest is None:
+        """Restore the latest intact checkpoint; return the number of epochs already done.
+
+        The main process finds it (setting corrupt newer ones aside); the others then load the same one.
+        """
+        loaded = self.run.load_latest_intact_checkpoint() if self.process.is_main else None
+        barrier(self.process)
+        if not self.process.is_main and (latest := self.run.latest_checkpoint()) is not None:
+            loaded = (latest, *self.run.load_checkpoint(latest))
+        if loaded is None:
             return 0
-        weights, state = self.run.load_checkpoint(latest)
+        _, weights, state = loaded
         self.objective.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -16,7 +16,12 @@ from lrfr.data.loaders.survface import (
     load_survface_verification,
 )
 from lrfr.data.loaders.tinyface import TinyFaceTest, load_tinyface_test, load_tinyface_train
-from lrfr.data.loaders.verification_bin import RestrictedUnpickler, VerificationBin, load_verification_bin
+from lrfr.data.loaders.verification_bin import (
+    RestrictedUnpickler,
+    VerificationBin,
+    VerificationBinError,
+    load_verification_bin,
+)
 
 __all__ = [
     "IRHeader",
@@ -29,6 +34,7 @@ __all__ = [
     "SurvFaceVerification",
     "TinyFaceTest",
     "VerificationBin",
+    "VerificationBinError",
     "load_folder",
     "load_pairs",
     "load_scface",

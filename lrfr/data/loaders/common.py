@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import scipy.io
 from tqdm.auto import tqdm
 
-from lrfr.data.base import CorruptImageError, FaceRecord, LayoutError, image_size, read_image, scan_images
+from lrfr.data.base import (
+    CorruptImageError,
+    FaceRecord,
+    LayoutError,
+    check_links,
+    image_size,
+    read_image,
+    scan_images,
+)
+from lrfr.data.loaders.matfile import read_mat
+from lrfr.io import leaves_folder
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,12 @@ def check_images(
             metadata = {**record.metadata, "native_size": native, "source": relative(record.path, root)}
             checked[split].append(replace(record, metadata=metadata))
     progress.close()
+    emptied = [split for split, records in splits.items() if records and not checked[split]]
+    if emptied:
+        raise CorruptImageError(
+            f"{dataset}: every image of the {', '.join(emptied)} split(s) under {root} is unreadable "
+            f"({len(corrupt)} skipped, e.g. {corrupt[0]}); expected at least one readable image"
+        )
     return checked, tuple(corrupt)
 
 
@@ -90,16 +105,37 @@ def relative(path: Path, root: Path) -> str:
 
 def identity_folders(root: Path, dataset: str) -> list[Path]:
     """The per-identity sub-folders of a folder-per-identity layout, in natural order; none is an error."""
-    folders = sorted((p for p in Path(root).iterdir() if p.is_dir()), key=lambda p: natural_key(p.name))
+    children = list(Path(root).iterdir())
+    check_links(children)
+    folders = sorted((p for p in children if p.is_dir()), key=lambda p: natural_key(p.name))
     if not folders:
         raise LayoutError(f"{dataset}: {root} has no identity folders (expected one folder of images per identity)")
     return folders
 
 
 def folder_entries(root: Path, dataset: str, **metadata: Any) -> list[Entry]:
-    """Entries of a folder-per-identity layout ``<root>/<identity>/<image>``; the folder name is the identity."""
+    """Entries of a folder-per-identity layout ``<root>/<identity>/<image>``; the folder name is the identity.
+
+    A layout whose identity folders hold no image at all is a :class:`LayoutError` naming ``root``.
+    """
     folders = identity_folders(root, dataset)
-    return [Entry(path, folder.name, dict(metadata)) for folder in folders for path in scan_images(folder)]
+    entries = [Entry(path, folder.name, dict(metadata)) for folder in folders for path in scan_images(folder)]
+    return require_entries(entries, root, dataset, f"images in its {len(folders)} identity folder(s)")
+
+
+def require_entries(entries: list[Entry], folder: Path, dataset: str, expected: str) -> list[Entry]:
+    """``entries``, or :class:`LayoutError` naming ``folder`` when there are none."""
+    if not entries:
+        raise LayoutError(f"{dataset}: {folder} holds no images (expected {expected})")
+    return entries
+
+
+def contained(folder: Path, name: str, dataset: str, source: str) -> Path:
+    """``folder / name`` for a relative name read from a list file (``source``); a name that is empty,
+    absolute, holds NUL or a ``..`` part (it would read outside the dataset) is a :class:`LayoutError`."""
+    if leaves_folder(name):
+        raise LayoutError(f"{dataset}: {source} names {name!r}, which is not a path inside {folder} (expected a relative file name)")
+    return folder / name
 
 
 def prefix_identity(name: str) -> str:
@@ -129,10 +165,7 @@ def read_mat_table(path: Path, dataset: str, columns: int = 1) -> tuple[list[tup
     The variables are found by role, whatever their names: exactly one holding strings (a cell array
     of names, or an n x ``columns`` cell of pairs) and at most one numeric one with one id per row.
     """
-    try:
-        variables = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-    except (OSError, ValueError, NotImplementedError) as error:
-        raise LayoutError(f"{dataset}: cannot read .mat file {path}: {error}") from None
+    variables = read_mat(path, dataset)
     found = ", ".join(f"{k} ({v.dtype}, shape {v.shape})" for k, v in variables.items()) or "no variables"
     textual = [k for k, v in variables.items() if v.dtype.kind in "OU"]
     numeric = [k for k, v in variables.items() if v.dtype.kind in "iuf"]
@@ -142,7 +175,7 @@ def read_mat_table(path: Path, dataset: str, columns: int = 1) -> tuple[list[tup
         )
     try:
         names = _cell_strings(variables[textual[0]])
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise LayoutError(f"{dataset}: {path} variable {textual[0]}: {error}") from None
     if len(names) % columns:
         raise LayoutError(f"{dataset}: {path} variable {textual[0]} has {len(names)} names, not rows of {columns}")
@@ -150,6 +183,9 @@ def read_mat_table(path: Path, dataset: str, columns: int = 1) -> tuple[list[tup
     ids = variables[numeric[0]].ravel() if numeric else None
     if ids is not None and len(ids) != len(rows):
         raise LayoutError(f"{dataset}: {path} has {len(rows)} image names but {len(ids)} ids ({found})")
+    if ids is not None and not np.isfinite(ids).all():
+        bad = int(np.flatnonzero(~np.isfinite(ids))[0])
+        raise LayoutError(f"{dataset}: {path} variable {numeric[0]}: id {ids[bad]} of row {bad + 1} is not a finite number")
     return rows, ids
 
 
@@ -167,9 +203,12 @@ def listed_entries(
     ``labelled=False`` images have no identity. Names listed but not on disk raise :class:`LayoutError`.
     """
     if not mat_file.exists():
-        return [Entry(p, prefix_identity(p.name) if labelled else None, dict(metadata)) for p in scan_images(folder)]
+        found = [Entry(p, prefix_identity(p.name) if labelled else None, dict(metadata)) for p in scan_images(folder)]
+        return require_entries(found, folder, dataset, f".jpg/.png files in it, or a list of them in {mat_file}")
     rows, ids = read_mat_table(mat_file, dataset)
-    paths = [folder / name for (name,) in rows]
+    if not rows:
+        raise LayoutError(f"{dataset}: {mat_file} lists no images (expected the names of the images in {folder})")
+    paths = [contained(folder, name, dataset, str(mat_file)) for (name,) in rows]
     require_files(paths, dataset, f"listed in {mat_file}")
     if not labelled:
         return [Entry(p, None, dict(metadata)) for p in paths]

@@ -11,6 +11,7 @@ XQLFW uses the same format (its release names the file ``xqlfw_pairs.txt``: pass
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from lrfr.data.base import FaceRecord, LayoutError, check_layout
 from lrfr.data.loaders.common import Entry, check_images, label_entries, require_files
+from lrfr.io import leaves_folder
 
 ImageKey = tuple[str, int]
 
@@ -33,25 +35,38 @@ class PairSet:
     corrupt: tuple[Path, ...] = ()
 
 
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
 def _image_number(field: str, path: Path, line: int) -> int:
-    try:
-        return int(field)
-    except ValueError:
-        raise LayoutError(f"{path} line {line}: image number {field!r} is not an integer") from None
+    if not _COUNT.fullmatch(field):
+        raise LayoutError(f"{path} line {line}: image number {field!r} is not an integer >= 0")
+    return int(field)
+
+
+def _person(name: str, path: Path, line: int) -> str:
+    """A person's folder name from a pair line; one that could leave the dataset root is refused."""
+    if leaves_folder(name) or "/" in name or "\\" in name or name == ".":
+        raise LayoutError(f"{path} line {line}: name {name!r} is not a folder name (expected e.g. 'Aaron_Eckhart', without '/' or '..')")
+    return name
 
 
 def parse_pairs_file(path: str | Path) -> tuple[list[tuple[ImageKey, ImageKey]], np.ndarray, np.ndarray]:
     """The pairs, ``is_same`` and fold of each line of an LFW-format pair list.
 
-    Line 1 is "<folds> <pairs per class per fold>"; each fold is then 2 x that many lines. A wrong
-    header, a line with other than 3 or 4 fields, a non-integer image number or a wrong line count
-    raises :class:`LayoutError` naming the file and line.
+    Line 1 is "<folds> <pairs per class per fold>"; each fold is then 2 x that many lines. A file that
+    is not UTF-8 text, a wrong header, a line with other than 3 or 4 fields, a non-integer image
+    number, a name that is not a plain folder name (``../x`` would read outside the dataset) or a
+    wrong line count raises :class:`LayoutError` naming the file and line.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise LayoutError(f"{path} is not UTF-8 text ({error}); expected an LFW-format pair list") from None
     header = lines[0].split() if lines else []
-    if len(header) != 2 or not all(h.isdigit() for h in header):
-        raise LayoutError(f"{path} line 1: expected '<folds> <pairs per class per fold>' such as '10 300', found {' '.join(header)!r}")
+    if len(header) != 2 or not all(_COUNT.fullmatch(h) and int(h) > 0 for h in header):
+        raise LayoutError(f"{path} line 1: expected '<folds> <pairs per class per fold>', two integers >= 1 such as '10 300', found {' '.join(header)!r}")
     folds, per_class = int(header[0]), int(header[1])
     body = [(number, line.split()) for number, line in enumerate(lines[1:], start=2) if line.strip()]
     if len(body) != 2 * folds * per_class:
@@ -60,10 +75,11 @@ def parse_pairs_file(path: str | Path) -> tuple[list[tuple[ImageKey, ImageKey]],
     for number, fields in body:
         if len(fields) == 3:
             name, first, second = fields
+            name = _person(name, path, number)
             pairs.append(((name, _image_number(first, path, number)), (name, _image_number(second, path, number))))
         elif len(fields) == 4:
             first, second = (fields[0], fields[1]), (fields[2], fields[3])
-            pairs.append(tuple((name, _image_number(n, path, number)) for name, n in (first, second)))
+            pairs.append(tuple((_person(name, path, number), _image_number(n, path, number)) for name, n in (first, second)))
         else:
             raise LayoutError(
                 f"{path} line {number}: expected 3 fields 'name n1 n2' or 4 fields 'name1 n1 name2 n2', found {len(fields)}"

@@ -71,7 +71,11 @@ def unpack(data: bytes) -> tuple[IRHeader, bytes]:
 def read_index(path: Path) -> dict[int, int]:
     """``key -> byte offset`` from an ``.idx`` file; malformed lines raise :class:`LayoutError` naming the line."""
     index = {}
-    for number, line in enumerate(path.read_text(encoding="ascii").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as error:
+        raise LayoutError(f"{path} is not ASCII text ({error}); expected lines '<key>\\t<offset>'") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("\t")
         if len(fields) != 2 or not all(f.strip().isdigit() for f in fields):
             raise LayoutError(f"{path} line {number}: expected '<key>\\t<offset>', found {line!r}")
@@ -120,6 +124,29 @@ class RecordIOReader:
                 return MAGIC.to_bytes(4, "little").join(parts)
 
 
+def image_keys(header: IRHeader, reader: RecordIOReader) -> tuple[list[int], int]:
+    """The image records and class count that insightface's header record 0 declares, checked against the index.
+
+    Its label ``(a, b)`` says records ``1..a-1`` are images and ``a..b-1`` identities: ``a`` and ``b``
+    must be whole numbers with ``2 <= a < b`` and every image record must be in the index.
+    """
+    label = np.asarray(header.label, dtype=np.float64).ravel()
+    declared = f"{reader.rec_path}: header record 0 has label {label.tolist()}"
+    expected = "expected (a, b) with records 1..a-1 the images and a..b-1 the identities, 2 <= a < b"
+    if len(label) < 2 or not np.isfinite(label[:2]).all() or (label[:2] != np.round(label[:2])).any():
+        raise LayoutError(f"{declared}; {expected}")
+    end_of_images, end_of_identities = (int(v) for v in label[:2])
+    if not 2 <= end_of_images < end_of_identities:
+        raise LayoutError(f"{declared}; {expected}")
+    missing = end_of_images - 1 - sum(1 for key in reader.index if 1 <= key < end_of_images)
+    if missing:
+        raise LayoutError(
+            f"{declared}, but {missing} of its {end_of_images - 1} image records 1..{end_of_images - 1} are not in "
+            f"the index ({len(reader.index)} records); {expected}, all listed in train.idx"
+        )
+    return list(range(1, end_of_images)), end_of_identities - end_of_images
+
+
 @DATASETS.register("recordio")
 class RecordIODataset(Dataset):
     """insightface's ``train.rec``/``train.idx`` as ``{"image", "label", "index"}`` items (like FaceDataset).
@@ -139,17 +166,25 @@ class RecordIODataset(Dataset):
     ) -> None:
         self.root = Path(root)
         check_layout(dataset, self.root, ["train.rec", "train.idx"])
-        self.reader = RecordIOReader(self.root / "train.rec", self.root / "train.idx")
+        idx = self.root / "train.idx"
+        self.reader = RecordIOReader(self.root / "train.rec", idx)
         self.input_size = input_size
-        first = unpack(self.reader.read(0))[0] if 0 in self.reader.index else None
+        self.num_classes: int | None = None  # set below; labels are checked against it once known
+        first = self._header() if 0 in self.reader.index else None
         if first is not None and first.flag > 0:
-            end_of_images, end_of_identities = (int(v) for v in first.label[:2])
-            self.keys = list(range(1, end_of_images))
-            self.num_classes = end_of_identities - end_of_images
+            self.keys, self.num_classes = image_keys(first, self.reader)
         else:
             self.keys = sorted(self.reader.index)
-            self.num_classes = len(set(self.labels.tolist()))
+            if not self.keys:
+                raise LayoutError(f"{dataset}: {self.reader.rec_path} has no records (its index {idx} is empty)")
+            self.num_classes = int(self.labels.max()) + 1
         self.corrupt: tuple[str, ...] = self._verify(skip_corrupt) if verify else ()
+
+    def _header(self) -> IRHeader:
+        try:
+            return unpack(self.reader.read(0))[0]
+        except ValueError as error:
+            raise LayoutError(f"{self.reader.rec_path}: cannot read header record 0: {error}") from None
 
     def _verify(self, skip_corrupt: bool) -> tuple[str, ...]:
         """Decode every image once; raise on the first unreadable record, or drop and list them."""
@@ -163,6 +198,8 @@ class RecordIODataset(Dataset):
                 corrupt.append(self._source(index))
             else:
                 good.append(self.keys[index])
+        if not good:
+            raise CorruptImageError(f"every one of the {len(corrupt)} records of {self.reader.rec_path} is unreadable, e.g. {corrupt[0]}")
         self.keys = good
         return tuple(corrupt)
 
@@ -172,9 +209,16 @@ class RecordIODataset(Dataset):
     def _record(self, index: int) -> tuple[IRHeader, bytes]:
         key = self.keys[index]
         try:
-            return unpack(self.reader.read(key))
-        except (KeyError, ValueError) as error:
+            header, payload = unpack(self.reader.read(key))
+            label = header.class_label
+        except (KeyError, ValueError, OverflowError) as error:
             raise CorruptImageError(f"cannot read {self.reader.rec_path} record {key}: {error}") from None
+        if label < 0 or (self.num_classes is not None and label >= self.num_classes):
+            raise CorruptImageError(
+                f"{self.reader.rec_path} record {key}: label {label} is not a class index "
+                f"(expected 0..{'n-1' if self.num_classes is None else self.num_classes - 1})"
+            )
+        return header, payload
 
     def _source(self, index: int) -> str:
         return f"{self.reader.rec_path} record {self.keys[index]}"

@@ -105,4 +105,4 @@ def scface_dataset(
         for r in data.mugshots + data.probes
         if r.identity in labels
     ]
-    return FaceDataset(records, input_size, data.corrupt)
+    return FaceDataset(records, input_size, corrupt=data.corrupt)

@@ -27,6 +27,7 @@ from lrfr.data.base import FaceDataset, FaceRecord, check_layout
 from lrfr.data.loaders.common import (
     Entry,
     check_images,
+    contained,
     label_entries,
     listed_entries,
     read_mat_table,
@@ -85,7 +86,7 @@ def load_survface_verification(root: str | Path, skip_corrupt: bool = False, ver
     positive, _ = read_mat_table(base / POSITIVE_MAT, DATASET, columns=2)
     negative, _ = read_mat_table(base / NEGATIVE_MAT, DATASET, columns=2)
     names = list(dict.fromkeys(name for pair in positive + negative for name in pair))
-    paths = [base / VERIFICATION_IMAGES / name for name in names]
+    paths = [contained(base / VERIFICATION_IMAGES, name, DATASET, f"{POSITIVE_MAT} / {NEGATIVE_MAT}") for name in names]
     require_files(paths, DATASET, f"named by {POSITIVE_MAT} / {NEGATIVE_MAT}")
     listed = {"verification": [FaceRecord(p, -1, None, "verification") for p in paths]}
     records, corrupt = check_images(listed, root, DATASET, skip_corrupt, verify)

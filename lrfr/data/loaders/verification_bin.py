@@ -3,7 +3,8 @@
 Each file is a pickle of ``(bins, issame_list)``: the JPEG bytes of 2n images (pair i is images 2i
 and 2i+1) and n booleans. insightface scores them in 10 contiguous folds. A restricted unpickler
 builds only bytes, lists, tuples, booleans (and numpy arrays of them): any other global a pickle
-names, such as ``os.system``, is refused with :class:`pickle.UnpicklingError`.
+names, such as ``os.system``, is refused, and every unreadable file is a :class:`VerificationBinError`
+(a :class:`pickle.UnpicklingError` and ``ValueError``) naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ _ALLOWED = {
     ("builtins", "list"),
     ("builtins", "tuple"),
     ("builtins", "bool"),
-    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -32,10 +32,25 @@ _ALLOWED = {
 }
 
 
+class VerificationBinError(pickle.UnpicklingError, ValueError):
+    """A verification ``.bin`` cannot be read: not a pickle, truncated, a global the restricted unpickler
+    refuses, or not ``(images, issame)``; the message names the file and what was expected."""
+
+
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles written by Python 3 use it for bytes (latin-1 only)."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r}): only latin1 text encodes bytes")
+    return text.encode("latin1")
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler resolving only the globals in ``_ALLOWED``; everything else is an error naming it."""
+    """Unpickler resolving only the globals in ``_ALLOWED`` (and latin-1 ``_codecs.encode``); anything else,
+    such as ``os.system``, is a :class:`pickle.UnpicklingError` naming it."""
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(
                 f"refusing to load global {module}.{name}: a verification .bin holds only image bytes and booleans"
@@ -67,20 +82,43 @@ class VerificationBin:
 
 
 def load_verification_bin(path: str | Path) -> VerificationBin:
-    """Read a verification ``.bin`` with :class:`RestrictedUnpickler`; a wrong structure is a clear error."""
+    """Read a verification ``.bin`` with :class:`RestrictedUnpickler`; anything else than a pickled
+    ``(images, issame)`` pair of encoded images and booleans is a :class:`VerificationBinError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"verification set {path} does not exist (expected an insightface .bin file)")
-    with open(path, "rb") as handle:
-        try:
-            content = RestrictedUnpickler(handle, encoding="bytes").load()
-        except (EOFError, ValueError) as error:
-            raise pickle.UnpicklingError(f"{path} is not a readable pickle: {error}") from None
+    expected = "expected an insightface .bin: a pickled (images, issame) pair of encoded images and booleans"
+    try:  # from memory: a length field of the file can then never make the unpickler read or allocate more
+        content = RestrictedUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    except Exception as error:  # the unpickler raises many types on malformed bytes; none is trusted
+        raise VerificationBinError(f"cannot read {path} ({type(error).__name__}: {error}); {expected}") from None
     if not (isinstance(content, (tuple, list)) and len(content) == 2):
-        raise ValueError(f"{path}: expected a pickled (images, issame) pair, found {type(content).__name__}")
-    images, is_same = content
-    images = tuple(bytes(np.asarray(b, dtype=np.uint8)) if isinstance(b, np.ndarray) else bytes(b) for b in images)
-    is_same = np.asarray(is_same, dtype=bool).ravel()
+        raise VerificationBinError(f"{path}: found a pickled {type(content).__name__}; {expected}")
+    images, is_same = (_images(content[0], path, expected), _booleans(content[1], path, expected))
     if len(images) != 2 * len(is_same):
-        raise ValueError(f"{path}: {len(images)} images for {len(is_same)} pairs (expected 2 images per pair)")
+        raise VerificationBinError(f"{path}: {len(images)} images for {len(is_same)} pairs (expected 2 images per pair)")
     return VerificationBin(images, is_same, path)
+
+
+def _images(values: Any, path: Path, expected: str) -> tuple[bytes, ...]:
+    """The encoded images: bytes, bytearrays or uint8 arrays (insightface's numpy variant)."""
+    if not isinstance(values, (list, tuple)):
+        raise VerificationBinError(f"{path}: images are a {type(values).__name__}; {expected}")
+    images = []
+    for index, value in enumerate(values):
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+            value = value.tobytes()
+        if not isinstance(value, (bytes, bytearray)):
+            kind = f"{type(value).__name__}" + (f" of {value.dtype}" if isinstance(value, np.ndarray) else "")
+            raise VerificationBinError(f"{path}: image {index} is of type {kind}; {expected}")
+        images.append(bytes(value))
+    return tuple(images)
+
+
+def _booleans(values: Any, path: Path, expected: str) -> np.ndarray:
+    """``issame``: a list or array of booleans."""
+    if isinstance(values, np.ndarray) and values.dtype == bool:
+        return values.ravel()
+    if not (isinstance(values, (list, tuple)) and all(isinstance(v, (bool, np.bool_)) for v in values)):
+        raise VerificationBinError(f"{path}: issame is not a list of booleans; {expected}")
+    return np.array(values, dtype=bool)

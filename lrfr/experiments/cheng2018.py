@@ -1,0 +1,571 @@
+"""Chapter 4: Cheng, Zhu & Gong 2018 -- native low resolution, SR-then-FR, and CSRI joint learning.
+
+Every model of the paper's Tables 3-7 is one :class:`~lrfr.training.ExperimentConfig` built here and
+trained by the one trainer:
+
+* **generic FR** (Table 3, Fig. 5a): a backbone pre-trained on HR faces, fine-tuned on the native LR
+  training set (TinyFace ``Training_Set``) with a head: CentreFace (softmax + centre loss), SphereFace
+  (A-Softmax), DeepID2 (softmax + verification), VggFace (softmax) -- :func:`finetune_config`;
+* **SR networks** trained on LR/HR pairs of the HR identity set (synthetic LR, Sec. 5.2: "trained on
+  the CelebA images ... LR/HR face pairs") with the pixel MSE -- :func:`sr_config` (no backbone);
+* **SR-then-FR, independent learning** (Table 5, Fig. 5b): a frozen SR network in front of the
+  backbone, the FR part fine-tuned on super-resolved native LR faces (Sec. 5.2: "performing FR model
+  training and test on super-resolved faces") -- :func:`finetune_config` with ``sr``;
+* **CSRI** (Sec. 3, Fig. 2, Eq. 4): step 1 pre-trains the *synthetic LR SR-FR branch* (identity loss on
+  SR(I^alr) + lambda_sr ||SR(I^alr) - I^ahr||^2) on the HR identity set; step 2 trains both branches
+  together -- the synthetic branch and the *native LR branch* (identity loss on SR(I^nlr), no HR target:
+  complement SR) -- with the two data streams in every mini-batch and all parameters shared
+  (:func:`csri_config`). The same SR network and backbone serve both branches: one set of weights.
+* **SR-FR joint learning without complement SR** (Table 6 "joint", Table 7 "x"): step 1, then the FR
+  part fine-tuned on the native LR faces super-resolved by the step-1 SR network (Sec. 5.3) --
+  :func:`finetune_config` with the step-1 run as both sources.
+
+Identity loss: CentreFace (softmax + centre loss) in both branches, CSRI's FR component (Sec. 3).
+Deployment: the native-LR branch, SR then FR (:meth:`lrfr.training.Objective.recognizer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from lrfr.data.base import FaceDataset, FaceRecord, read_image, to_tensor
+from lrfr.data.degrade import resize, synthetic_lr
+from lrfr.data.loaders import TinyFaceTest
+from lrfr.data.lr_pairs import LRPairs
+from lrfr.experiments.ui_cluster import probe_gallery_split
+from lrfr.experiments.workflow import config_hash, native_heights
+from lrfr.io import atomic_write
+from lrfr.models.sr import SRThenFR
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.fidelity import psnr, ssim
+from lrfr.protocols.identification import average_precision
+from lrfr.protocols.search import mate_ranks
+from lrfr.references import reference_values
+from lrfr.runs import RunFolder
+from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits, verdict
+from lrfr.training.config import (
+    DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
+)
+from lrfr.models.modes import eval_mode
+
+LAMBDA_SR = 0.003  # Sec. 3 (I): "We set lambda_sr = 0.003 by cross-validation"
+NATIVE, SYNTHETIC = "nat", "syn"  # the two data streams (Fig. 2: blue and orange branch)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every run of the chapter shares: data, the recognition backbone and its pre-training."""
+
+    data_root: str
+    pretrained: str  # run folder (or .safetensors) of the HR pre-trained backbone
+    backbone: str = "quick"
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_size: int = 64
+    embedding_size: int = 128
+    hr_folder: str = "hr"  # the auxiliary HR identity set (CelebA in the paper)
+    lr_sizes: tuple[int, ...] = (20,)  # synthetic LR face heights (TinyFace's mean is 20 px)
+    keep_in_memory: bool = True  # decode each training face once (small sets); False streams (CelebA, full mode)
+    seed: int = 0
+    num_workers: int = 0
+
+    def backbone_spec(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "embedding_size": self.embedding_size, **self.backbone_kwargs}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Epochs, batch size and optimiser of one training stage (multistep: lr / 10 at 2/3 of the epochs)."""
+
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    weight_decay: float = 5e-4
+    clip_grad_norm: float | None = 5.0
+    clip_grad_adjustable: float | None = None
+
+    def train_config(self, seed: int, num_workers: int) -> TrainConfig:
+        return TrainConfig(
+            seed=seed, epochs=self.epochs, batch_size=self.batch_size, num_workers=num_workers,
+            clip_grad_norm=self.clip_grad_norm, clip_grad_adjustable=self.clip_grad_adjustable,
+            optimizer=OptimizerConfig(name=self.optimizer, lr=self.lr, weight_decay=self.weight_decay),
+            schedule=ScheduleConfig(name="multistep", milestones=[max(1, round(2 * self.epochs / 3))]),
+        )
+
+
+def native_stream(setting: Setting) -> DataSpec:
+    """The labelled native LR training faces (TinyFace ``Training_Set``), resized to the model input."""
+    kwargs = {"root": str(Path(setting.data_root) / "tinyface"), "input_size": setting.input_size}
+    return DataSpec("in_memory", {"dataset": "tinyface_train", **kwargs}) if setting.keep_in_memory else DataSpec("tinyface_train", kwargs)
+
+
+def synthetic_stream(setting: Setting, patch: int | None = None, upsample: bool = True) -> DataSpec:
+    """LR/HR pairs of the HR identity set: bicubic down to ``lr_sizes`` (and back up, for pre-upsampling SR)."""
+    return DataSpec("lr_pairs", {
+        "dataset": "folder", "root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size,
+        "lr_sizes": list(setting.lr_sizes), "upsample": upsample, "patch": patch, "keep_in_memory": setting.keep_in_memory,
+    })
+
+
+def sr_config(name: str, network: str, setting: Setting, schedule: Schedule, *, sr_kwargs: dict[str, Any] | None = None,
+              patch: int | None = None, loss: str = "mse", upsample: bool = True) -> ExperimentConfig:
+    """An SR network alone, trained with the per-pixel ``loss`` on synthetic LR/HR pairs (no backbone).
+
+    With ``upsample`` (pre-upsampling networks) the LR inputs arrive interpolated to the HR size, so the
+    network is built with ``scale=1`` unless ``sr_kwargs`` says otherwise; without it (EDSR) they keep
+    their LR size and the network's own factor must lead to the HR size.
+    """
+    kwargs = {"scale": 1, **(sr_kwargs or {})} if upsample else dict(sr_kwargs or {})
+    return ExperimentConfig(
+        name=name,
+        train=schedule.train_config(setting.seed, setting.num_workers),
+        model=ModelSpec(
+            backbone=None, sr=network, sr_kwargs=kwargs, heads={},
+            terms=[TermSpec(name="pixel", kind="pixel", kwargs={"lr": "syn.lr", "hr": "syn.hr", "loss": loss})],
+            pretrained_modules=[],
+        ),
+        data={SYNTHETIC: synthetic_stream(setting, patch, upsample)},
+    )
+
+
+def _identity_term(stream: str, super_resolve: bool, image: str = "image") -> TermSpec:
+    return TermSpec(name=f"fr_{stream}", kind="classification", kwargs={
+        "head": stream, "input": f"{stream}.{image}", "labels": f"{stream}.label", "super_resolve": super_resolve,
+    })
+
+
+def finetune_config(
+    name: str,
+    head: str,
+    setting: Setting,
+    schedule: Schedule,
+    *,
+    head_kwargs: dict[str, Any] | None = None,
+    sr: str | None = None,
+    sr_kwargs: dict[str, Any] | None = None,
+    pretrained: str | None = None,
+    pretrained_sr: str | None = None,
+    backbone: str | None = None,
+    backbone_kwargs: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """FR fine-tuning on the native LR training set with ``head`` (Table 3), optionally on the output of
+    a frozen SR network ``sr`` whose weights come from ``pretrained_sr`` (Table 5-6 SR-then-FR).
+
+    ``pretrained`` (default: the setting's HR pre-training) gives the backbone; ``backbone`` /
+    ``backbone_kwargs`` replace the setting's (the DeepID2 and VGG rows of Table 3).
+    """
+    if sr is not None and pretrained_sr is None:
+        raise ValueError(f"SR-then-FR fine-tuning needs the trained SR network's run (pretrained_sr) for {sr!r}")
+    return ExperimentConfig(
+        name=name,
+        train=schedule.train_config(setting.seed, setting.num_workers),
+        model=ModelSpec(
+            backbone=backbone or setting.backbone,
+            backbone_kwargs={**setting.backbone_spec(), **(backbone_kwargs or {})},
+            sr=sr, sr_kwargs=dict(sr_kwargs or {}),
+            heads={NATIVE: HeadSpec(kind=head, num_classes=NATIVE, kwargs=dict(head_kwargs or {}))},
+            terms=[_identity_term(NATIVE, super_resolve=sr is not None)],
+            freeze=["sr"] if sr is not None else [],
+            pretrained=pretrained or setting.pretrained,
+            pretrained_sr=pretrained_sr,
+        ),
+        data={NATIVE: native_stream(setting)},
+    )
+
+
+def csri_config(
+    name: str,
+    step: int,
+    setting: Setting,
+    schedule: Schedule,
+    *,
+    pretrained: str | None = None,
+    sr: str = "vdsr",
+    sr_kwargs: dict[str, Any] | None = None,
+    lambda_sr: float = LAMBDA_SR,
+    pixel_reduction: str = "sum",
+    head: str = "centerface",
+) -> ExperimentConfig:
+    """CSRI step 1 (synthetic LR SR-FR branch, Eq. 3) or step 2 (both branches, Eq. 4).
+
+    Step 1 starts from the setting's HR pre-trained backbone and a fresh SR network; step 2 from the
+    step-1 run ``pretrained`` (backbone, SR network and the synthetic branch's head). The pixel term is
+    Eq. 1 summed over each image's pixels (``pixel_reduction="sum"``, see :mod:`lrfr.losses.pixel`).
+    In step 2 the native stream comes first: an epoch is one pass over the native LR faces, the larger
+    auxiliary set is cycled.
+    """
+    if step not in (1, 2):
+        raise ValueError(f"CSRI is trained in step 1 or 2, got {step!r}")
+    if step == 2 and pretrained is None:
+        raise ValueError("CSRI step 2 starts from the step-1 run: pass pretrained=<its run folder>")
+    terms = [
+        _identity_term(SYNTHETIC, super_resolve=True, image="lr"),
+        TermSpec(name="sr", kind="pixel", weight=lambda_sr,
+                 kwargs={"lr": "syn.lr", "hr": "syn.hr", "loss": "mse", "reduction": pixel_reduction}),
+    ]
+    heads = {SYNTHETIC: HeadSpec(kind=head, num_classes=SYNTHETIC)}
+    data = {SYNTHETIC: synthetic_stream(setting)}
+    if step == 2:
+        terms.insert(0, _identity_term(NATIVE, super_resolve=True))
+        heads = {NATIVE: HeadSpec(kind=head, num_classes=NATIVE), **heads}
+        data = {NATIVE: native_stream(setting), **data}
+    return ExperimentConfig(
+        name=name,
+        train=schedule.train_config(setting.seed, setting.num_workers),
+        model=ModelSpec(
+            backbone=setting.backbone, backbone_kwargs=setting.backbone_spec(), sr=sr, sr_kwargs=dict(sr_kwargs or {}),
+            heads=heads, terms=terms,
+            pretrained=pretrained if step == 2 else setting.pretrained,
+            pretrained_modules=["backbone", "sr", f"heads.{SYNTHETIC}"] if step == 2 else ["backbone"],
+        ),
+        data=data,
+    )
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Per-probe outcome of a 1:N search, kept for the identity bootstrap (:mod:`lrfr.stats`):
+    the 1-based rank of each mated probe's first mate, its average precision, and its label."""
+
+    probe_labels: np.ndarray
+    first_ranks: np.ndarray
+    average_precision: np.ndarray
+
+    def cmc(self, rank: int) -> float:
+        """CMC(rank) in percent."""
+        return float(100 * np.mean(self.first_ranks <= rank))
+
+    @property
+    def mean_average_precision(self) -> float:
+        return float(100 * self.average_precision.mean())
+
+
+def identify(probes: np.ndarray, gallery: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray) -> Identification:
+    """Cosine 1:N search of unit ``probes`` in ``gallery`` (label < 0: distractor), per mated probe."""
+    found = mate_ranks(probes, gallery, probe_labels, gallery_labels)
+    return Identification(
+        probe_labels=np.asarray(probe_labels)[found.probe_indices],
+        first_ranks=found.first_ranks,
+        average_precision=average_precision(found.ranks, found.counts),
+    )
+
+
+@dataclass(frozen=True)
+class EmbeddedTest:
+    """A probe/gallery test set embedded by one model: unit embeddings and labels of every face, its
+    split ("probe", "gallery", "distractor") and the records (for the run folder)."""
+
+    records: tuple[FaceRecord, ...]
+    split: np.ndarray
+    labels: np.ndarray
+    embeddings: np.ndarray
+
+    def identification(self, distractors: bool = True) -> Identification:
+        probe = self.split == "probe"
+        gallery = (self.split == "gallery") | ((self.split == "distractor") & distractors)
+        return identify(self.embeddings[probe], self.embeddings[gallery], self.labels[probe], self.labels[gallery])
+
+
+def embed_test(recognizer: nn.Module, test: TinyFaceTest, input_size: int, *, transform: Any = None,
+               batch_size: int = 256, desc: str = "embed") -> EmbeddedTest:
+    """Embed TinyFace's probes, gallery matches and distractors with ``recognizer`` (faces resized to
+    ``input_size``, bicubic; ``transform`` applied after, e.g. synthetic LR)."""
+    records = (*test.probe, *test.gallery, *test.distractors)
+    split = np.array(["probe"] * len(test.probe) + ["gallery"] * len(test.gallery) + ["distractor"] * len(test.distractors))
+    extracted = extract_embeddings(recognizer, FaceDataset(records, input_size, transform), batch_size=batch_size, desc=desc)
+    labels = np.array([record.label for record in records], dtype=np.int64)
+    return EmbeddedTest(records, split, labels, extracted.embeddings)
+
+
+def synthetic_test(records: Sequence[FaceRecord], seed: int = 0) -> TinyFaceTest:
+    """HR faces of identities the models never trained on, as a TinyFace-like test: each identity's images
+    split half probe, half gallery (:func:`lrfr.experiments.ui_cluster.probe_gallery_split`; identities
+    with one image only enlarge the gallery). Down-sampled by the embedding transform, this is Table 4's
+    SynLR set; the models embed it exactly as the native LR test."""
+    labels = np.array([record.label for record in records])
+    probe, _ = probe_gallery_split(labels, seed)
+    return TinyFaceTest(tuple(r for r, p in zip(records, probe) if p), tuple(r for r, p in zip(records, probe) if not p), ())
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Per-image PSNR (dB) and SSIM of super-resolved synthetic LR faces against their HR originals."""
+
+    labels: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+
+
+def fidelity(sr: nn.Module | None, records: Sequence[FaceRecord], input_size: int, lr_size: int,
+             batch_size: int = 128) -> Fidelity:
+    """PSNR/SSIM at ``input_size`` of ``sr`` (None: the bicubic interpolation alone) on ``records``
+    down-sampled to ``lr_size`` px and interpolated back (:class:`lrfr.data.lr_pairs.LRPairs`)."""
+    pairs = DataLoader(LRPairs(FaceDataset(records, input_size), lr_size), batch_size=batch_size)
+    labels, psnrs, ssims = [], [], []
+    with eval_mode(*( [sr] if sr is not None else [])), torch.no_grad():
+        for batch in pairs:
+            restored = batch["lr"] if sr is None else sr(batch["lr"], size=input_size)
+            labels.append(batch["label"].numpy())
+            psnrs.append(psnr(restored, batch["hr"]).numpy())
+            ssims.append(ssim(restored, batch["hr"]).numpy())
+    return Fidelity(np.concatenate(labels), np.concatenate(psnrs), np.concatenate(ssims))
+
+
+def save_super_resolved(run: RunFolder, pipeline: SRThenFR, records: Sequence[FaceRecord], input_size: int,
+                        indices: Sequence[int]) -> dict[int, str]:
+    """Write the SR faces of ``records[i]`` for ``i`` in ``indices`` as PNGs under ``sr_samples/`` of the
+    run folder; return index -> path (the dashboard shows them beside the LR face)."""
+    faces = FaceDataset([records[i] for i in indices], input_size)
+    paths: dict[int, str] = {}
+    with eval_mode(pipeline), torch.no_grad():
+        for position, index in enumerate(indices):
+            restored = pipeline.super_resolve(faces[position]["image"][None])[0]
+            image = restored.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+            path = run.artifact_path(f"sr_samples/{index:06d}.png")
+            with atomic_write(path) as temporary:
+                Image.fromarray(image).save(temporary, format="PNG")
+            paths[index] = str(path)
+    return paths
+
+
+def save_test_embeddings(run: RunFolder, test: EmbeddedTest, name: str = "tinyface",
+                         super_resolved: dict[int, str] | None = None) -> None:
+    """The dashboard's run-folder contract: embeddings of every test face with its path, split and native
+    height, and ``sr_path`` (its SR face, "" where none was written)."""
+    sr_paths = np.array([(super_resolved or {}).get(i, "") for i in range(len(test.records))])
+    metadata = {"path": np.array([str(r.path) for r in test.records]), "split": test.split,
+                "native_height": native_heights(test.records), "sr_path": sr_paths}
+    run.save_embeddings(name, test.embeddings, test.labels, metadata)
+
+
+# ------------------------------------------------------------------------------------------ the chapter
+
+SR_ROW = {"srcnn": "SRCNN", "vdsr": "VDSR", "drrn": "DRRN"}  # Table 5's names
+TABLE3_HEADS = {"CentreFace": "centerface", "SphereFace": "sphereface", "DeepID2": "deepid2", "VggFace": "softmax"}
+OWN_BACKBONES = {"DeepID2": "deepid2", "VggFace": "vgg"}  # Table 3 rows with their own architecture
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    """What the chapter trains: the Table 3 rows, the SR networks (name -> constructor arguments), the
+    SR-then-FR rows whose FR part is fine-tuned on SR output (the paper's independent learning; the
+    others put the CentreFace model, frozen, on the SR output), and each stage's schedule."""
+
+    table3_rows: tuple[str, ...] = ("CentreFace", "SphereFace")
+    sr_networks: dict[str, dict[str, Any]] = field(default_factory=lambda: {"srcnn": {}, "vdsr": {}, "drrn": {}})
+    sr_finetuned: tuple[str, ...] = ("vdsr",)
+    finetune: Schedule = Schedule()
+    sr_training: Schedule = Schedule(optimizer="adamw", lr=1e-3, weight_decay=0.0)
+    sr_patch: int | None = None
+    csri_step1: Schedule = Schedule(epochs=1)
+    csri_step2: Schedule = Schedule()
+    own_backbones: dict[str, dict[str, Any]] = field(default_factory=dict)  # DeepID2/VggFace: backbone kwargs
+    own_pretraining: Schedule = Schedule(epochs=4, batch_size=128, lr=0.1)
+    sphereface_kwargs: dict[str, Any] = field(default_factory=lambda: {"annealing": True})
+
+
+def run_path(config: ExperimentConfig, results_root: str | Path) -> str:
+    """The run folder :func:`lrfr.experiments.workflow.cached_run` trains ``config`` into."""
+    return str(Path(results_root) / f"{config.name}-{config_hash(config)}")
+
+
+def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Path) -> dict[str, ExperimentConfig]:
+    """Every run of the chapter, in training order (a run's sources come before it), keyed by role:
+    ``pretrain-<row>`` / ``fr-<row>`` (Table 3), ``sr-<net>`` (SR alone), ``sr-fr-<net>`` (SR then
+    fine-tuned FR), ``csri-1`` / ``csri-2`` (CSRI's two steps), ``joint`` (step 1 + FR fine-tuning)."""
+    configs: dict[str, ExperimentConfig] = {}
+    for row in plan.table3_rows:
+        if row not in TABLE3_HEADS:
+            raise ValueError(f"unknown Table 3 row {row!r}; expected some of {sorted(TABLE3_HEADS)}")
+        head, kwargs = TABLE3_HEADS[row], plan.sphereface_kwargs if row == "SphereFace" else {}
+        if row in OWN_BACKBONES:
+            own = {"backbone": OWN_BACKBONES[row], "backbone_kwargs": plan.own_backbones.get(row, {})}
+            configs[f"pretrain-{row}"] = own_pretraining_config(f"c4-pretrain-{row.lower()}", head, setting,
+                                                                plan.own_pretraining, **own)
+            pretrained = run_path(configs[f"pretrain-{row}"], results_root)
+            configs[f"fr-{row}"] = finetune_config(f"c4-{row.lower()}", head, setting, plan.finetune,
+                                                   pretrained=pretrained, **own)
+        else:
+            configs[f"fr-{row}"] = finetune_config(f"c4-{row.lower()}", head, setting, plan.finetune, head_kwargs=kwargs)
+    for net, kwargs in plan.sr_networks.items():
+        configs[f"sr-{net}"] = sr_config(f"c4-sr-{net}", net, setting, plan.sr_training, sr_kwargs=kwargs, patch=plan.sr_patch)
+        if net in plan.sr_finetuned:
+            configs[f"sr-fr-{net}"] = finetune_config(
+                f"c4-sr-fr-{net}", "centerface", setting, plan.finetune, sr=net, sr_kwargs=kwargs,
+                pretrained_sr=run_path(configs[f"sr-{net}"], results_root))
+    vdsr = plan.sr_networks.get("vdsr", {})
+    configs["csri-1"] = csri_config("c4-csri-step1", 1, setting, plan.csri_step1, sr_kwargs=vdsr)
+    step1 = run_path(configs["csri-1"], results_root)
+    configs["joint"] = finetune_config("c4-joint", "centerface", setting, plan.finetune, sr="vdsr", sr_kwargs=vdsr,
+                                       pretrained=step1, pretrained_sr=step1)
+    configs["csri-2"] = csri_config("c4-csri", 2, setting, plan.csri_step2, sr_kwargs=vdsr, pretrained=step1)
+    return configs
+
+
+def own_pretraining_config(name: str, head: str, setting: Setting, schedule: Schedule, *, backbone: str,
+                           backbone_kwargs: dict[str, Any]) -> ExperimentConfig:
+    """HR pre-training of a Table 3 backbone with its own loss (the paper trains each model on CelebA)."""
+    kwargs = {"root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size}
+    return ExperimentConfig(
+        name=name,
+        train=schedule.train_config(setting.seed, setting.num_workers),
+        model=ModelSpec(backbone=backbone, backbone_kwargs={**setting.backbone_spec(), **backbone_kwargs},
+                        heads={"main": HeadSpec(kind=head)}),
+        data={"main": DataSpec("in_memory", {"dataset": "folder", **kwargs}) if setting.keep_in_memory else DataSpec("folder", kwargs)},
+    )
+
+
+METRICS = {"Rank-1": 1, "Rank-20": 20, "Rank-50": 50}
+
+
+def statistics(result: Identification) -> dict[str, Statistic]:
+    """Table 3-7's columns as bootstrap statistics (percent): Rank-1, Rank-20, Rank-50 and mAP."""
+    columns = {name: mean(rank_hits(result.first_ranks, k), 100) for name, k in METRICS.items()}
+    return {**columns, "mAP": mean(result.average_precision, 100)}
+
+
+def cmc_curve(result: Identification, boot: Bootstrap, ranks: Sequence[int]) -> list[Estimate]:
+    """CMC(r) with its interval for each r in ``ranks`` (Fig. 7)."""
+    return [boot.estimate(mean(rank_hits(result.first_ranks, r), 100)) for r in ranks]
+
+
+def results_table(rows: dict[str, dict[str, Estimate]], paper: str, table: int, column: str = "TinyFace",
+                  paper_rows: dict[str, str] | None = None) -> "pd.DataFrame":
+    """Our estimates ("value [low, high]") beside the paper's printed cells of ``table``, one line per
+    row: ``paper_rows`` maps our row name to the paper's (default: the same name). Labelled columns, no
+    difference column: the data differ, compare effects instead (paired differences)."""
+    import pandas as pd
+
+    cells = {(c.row, c.metric): c.value for c in reference_values(paper, table) if c.column == column}
+    lines = []
+    for name, estimates in rows.items():
+        line: dict[str, Any] = {"method": name}
+        for metric, estimate in estimates.items():
+            line[f"{metric} (this run)"] = estimate.format(1)
+            printed = cells.get(((paper_rows or {}).get(name, name), metric))
+            line[f"{metric} (paper)"] = "–" if printed is None else f"{printed:.1f}"
+        lines.append(line)
+    return pd.DataFrame(lines).set_index("method")
+
+
+def _uint8(image: Tensor) -> np.ndarray:
+    """A (3, H, W) [-1, 1] tensor as an (H, W, 3) uint8 image (clipped)."""
+    return image.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def super_resolved_grid(native: Sequence[FaceRecord], synthetic: Sequence[FaceRecord], methods: dict[str, nn.Module | None],
+                        input_size: int, lr_size: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Fig. 8: per face one row -- the LR input as stored, each method's output at ``input_size``
+    (None: bicubic interpolation), and for ``synthetic`` faces (down-sampled to ``lr_size``) the HR face,
+    with each output's PSNR against it. Returns (images, panel titles, row titles) for ``image_grid``."""
+    images, titles, rows = [], [], []
+    blank = np.full((input_size, input_size, 3), 255, np.uint8)
+    for kind, records in (("native", native), ("synthetic", synthetic)):
+        for record in records:
+            face = to_tensor(read_image(record.path))
+            lr = synthetic_lr(face, lr_size) if kind == "synthetic" else face
+            hr = resize(face, input_size)
+            images.append(_uint8(lr))
+            titles.append(f"LR {lr.shape[-2]} px")
+            with torch.no_grad():
+                for name, sr in methods.items():
+                    restored = resize(lr, input_size) if sr is None else eval_sr(sr, lr, input_size)
+                    images.append(_uint8(restored))
+                    titles.append(name if kind == "native" else f"{name} {psnr(restored[None], hr[None]).item():.1f} dB")
+            images.append(_uint8(hr) if kind == "synthetic" else blank)
+            titles.append("HR" if kind == "synthetic" else "no HR")
+            rows.append(f"{kind} LR")
+    return images, titles, rows
+
+
+def eval_sr(sr: nn.Module, lr: Tensor, size: int) -> Tensor:
+    """One (3, h, w) face super-resolved to ``size`` by ``sr`` in eval mode."""
+    with eval_mode(sr), torch.no_grad():
+        return sr(lr[None], size=size)[0]
+
+
+# ----------------------------------------------------------------------------------------- the claims
+
+
+@dataclass(frozen=True)
+class ChapterClaim:
+    """A claim of the paper this chapter decides: the paper's sentence, its source, the statistic
+    (this run's Rank-1 difference, in points) and the side of 0 the paper puts it on, and the paper's
+    own Rank-1 difference as two printed cells ``(table, row, column)``: ``(a, b)`` -> a - b."""
+
+    id: str
+    claim: str
+    source: str
+    direction: str
+    paper: tuple[tuple[int, str, str], tuple[int, str, str]] | None = None
+
+    def paper_difference(self) -> float | None:
+        if self.paper is None:
+            return None
+        cells = {(c.table, c.row, c.column): c.value for c in reference_values("cheng2018") if c.metric == "Rank-1"}
+        return cells[self.paper[0]] - cells[self.paper[1]]
+
+
+T = "TinyFace"
+CLAIMS = (
+    ChapterClaim("cheng2018.native_harder_finetuned", "The same (fine-tuned) FR model recognises synthetic LR faces better "
+                 "than native LR faces: rank-1 SynLR − native.", "Table 4", "greater",
+                 ((4, "CentreFace", "SynLR-MF2"), (4, "CentreFace", T))),
+    *(ChapterClaim(f"cheng2018.sr_then_fr_{net}", f"Putting {row} in front of the FR model degrades it on native LR faces: "
+                   f"rank-1 ({row} + CentreFace) − CentreFace.", "Table 5, Sec. 5.2 (1)", "less",
+                   ((5, f"CentreFace + {row}", T), (5, "CentreFace", T))) for net, row in SR_ROW.items()),
+    ChapterClaim("cheng2018.csri_beats_centreface", "CSRI beats CentreFace on native LR faces: rank-1 CSRI − CentreFace.",
+                 "Table 5, Sec. 5.2 (3)", "greater", ((5, "CSRI", T), (5, "CentreFace", T))),
+    ChapterClaim("cheng2018.csri_beats_sr_then_fr", "CSRI beats SR-then-FR (VDSR, independent learning): rank-1 CSRI − "
+                 "(VDSR + CentreFace).", "Table 5", "greater", ((5, "CSRI", T), (5, "CentreFace + VDSR", T))),
+    ChapterClaim("cheng2018.joint_beats_independent", "Joint SR-FR learning beats independent learning: rank-1 joint − "
+                 "independent.", "Table 6", "greater", ((6, "Joint Learning", T), (6, "Independent Learning", T))),
+    ChapterClaim("cheng2018.joint_beats_fr_only", "Joint SR-FR learning beats FR alone (CentreFace): rank-1 joint − "
+                 "CentreFace.", "Table 6, Sec. 5.3", "greater", ((6, "Joint Learning", T), (3, "CentreFace", T))),
+    ChapterClaim("cheng2018.complement_sr", "Complement SR learning adds to joint learning: rank-1 CSRI − joint.",
+                 "Table 7", "greater", ((7, "with CSR", T), (7, "without CSR", T))),
+)
+
+
+def decide_claims(decided: dict[str, Estimate]) -> list[dict[str, Any]]:
+    """One record per claim with an estimate: the claim, the paper's difference, ours with its interval
+    and the verdict (:func:`lrfr.stats.verdict`)."""
+    records = []
+    for claim in CLAIMS:
+        if claim.id not in decided:
+            continue
+        estimate = decided[claim.id]
+        records.append({
+            "id": claim.id, "claim": claim.claim, "source": claim.source, "direction": claim.direction,
+            "paper": claim.paper_difference(), "estimate": estimate.to_dict(), "verdict": verdict(estimate, claim.direction),
+        })
+    return records
+
+
+def claims_markdown(records: Sequence[dict[str, Any]]) -> "Markdown":
+    """The claims box: claim, paper's difference, ours [95 % interval], verdict."""
+    from IPython.display import Markdown
+
+    lines = ["| claim | source | paper (points) | this run (points, 95 %) | verdict |", "|---|---|---|---|---|"]
+    for record in records:
+        e = Estimate(**record["estimate"])
+        paper = "–" if record["paper"] is None else f"{record['paper']:+.1f}"
+        lines.append(f"| {record['claim']} | {record['source']} | {paper} | {e.format(1, signed=True)} | **{record['verdict']}** |")
+    return Markdown("\n".join(lines))
+
+
+def save_claims(run: RunFolder, records: Sequence[dict[str, Any]], mode: str) -> None:
+    """``claims.json`` in the run folder: the chapter's verdicts with their numbers and the mode."""
+    run.write_json("claims.json", {"chapter": "04_tinyface_csri", "mode": mode, "claims": list(records)})

@@ -1,0 +1,157 @@
+"""CSRI (Cheng et al. 2018): the two branches share one SR network and one backbone, and both train them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lrfr.experiments.cheng2018 import LAMBDA_SR, Schedule, Setting, csri_config, finetune_config, sr_config
+from lrfr.models.sr import VDSR
+from lrfr.training import Objective, build_objective
+
+SETTING = Setting(data_root="/nowhere", pretrained="/nowhere/pretrain", input_size=32, embedding_size=16)
+SMALL_SR = {"depth": 3, "channels": 4}
+
+
+def _csri(step: int = 2) -> Objective:
+    config = csri_config("csri", step, SETTING, Schedule(), pretrained="/nowhere/step1", sr_kwargs=SMALL_SR)
+    model = config.model
+    model.pretrained = None  # build without weights: the structure is what is tested here
+    return build_objective(model, {"nat": 5, "syn": 7})
+
+
+def _batch(seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731
+    return {
+        "nat.image": rand(4, 3, 32, 32), "nat.label": torch.tensor([0, 1, 2, 3]),
+        "syn.lr": rand(4, 3, 32, 32), "syn.hr": rand(4, 3, 32, 32), "syn.label": torch.tensor([0, 1, 5, 6]),
+    }
+
+
+def test_csri_branches_share_one_sr_network_and_one_backbone():
+    objective = _csri()
+    assert isinstance(objective.sr, VDSR)
+    assert [type(m).__name__ for m in objective.modules()].count("VDSR") == 1
+    own = sum(p.numel() for p in objective.parameters())
+    parts = sum(p.numel() for part in (objective.sr, objective.backbone, objective.heads) for p in part.parameters())
+    assert own == parts  # nothing duplicated per branch: the heads are the only per-branch modules
+    assert set(objective.heads) == {"nat", "syn"}
+
+
+def _gradients(objective: Objective, terms: set[str]) -> dict[str, torch.Tensor]:
+    objective.zero_grad()
+    values = objective(_batch())
+    sum(v for k, v in values.items() if k.split("/")[0] in terms).backward()
+    return {name: p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+            for name, p in objective.named_parameters() if name.startswith(("sr.", "backbone."))}
+
+
+def test_both_branches_send_gradients_into_the_shared_weights():
+    torch.manual_seed(0)
+    objective = _csri().train()
+    values = objective(_batch())
+    assert set(values) == {"fr_nat/ce", "fr_nat/center", "fr_syn/ce", "fr_syn/center", "sr"}
+    native = _gradients(objective, {"fr_nat"})
+    synthetic = _gradients(objective, {"fr_syn", "sr"})
+    both = _gradients(objective, {"fr_nat", "fr_syn", "sr"})
+    for name in both:
+        if name.startswith("sr.") and name.endswith("weight"):
+            assert native[name].abs().sum() > 0 and synthetic[name].abs().sum() > 0, name
+    first_sr = "sr.residual.0.weight"
+    assert not torch.allclose(native[first_sr], synthetic[first_sr])
+    assert torch.allclose(both[first_sr], native[first_sr] + synthetic[first_sr], atol=1e-6)
+
+
+def test_pixel_term_is_lambda_sr_times_the_per_image_squared_error():
+    objective = _csri().train()
+    batch = _batch()
+    values = objective(batch)
+    restored = objective.super_resolve(batch["syn.lr"])
+    expected = LAMBDA_SR * (restored - batch["syn.hr"]).square().flatten(1).sum(1).mean()
+    assert values["sr"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_step1_trains_the_synthetic_branch_only_and_step2_needs_its_run():
+    objective = _csri(step=1)
+    assert set(objective.heads) == {"syn"}
+    with pytest.raises(ValueError, match="step-1 run"):
+        csri_config("csri", 2, SETTING, Schedule())
+    step2 = csri_config("csri", 2, SETTING, Schedule(), pretrained="/runs/step1")
+    assert step2.model.pretrained_modules == ["backbone", "sr", "heads.syn"]
+    assert list(step2.data) == ["nat", "syn"]  # the native stream sets the epoch
+
+
+def test_sr_then_fr_fine_tuning_freezes_the_sr_network():
+    config = finetune_config("sr-fr", "centerface", SETTING, Schedule(), sr="vdsr", sr_kwargs=SMALL_SR,
+                             pretrained_sr="/runs/vdsr")
+    assert config.model.freeze == ["sr"] and config.model.terms[0].kwargs["super_resolve"]
+    config.model.pretrained = config.model.pretrained_sr = None
+    objective = build_objective(config.model, {"nat": 5}).train()
+    assert all(not p.requires_grad for p in objective.sr.parameters())
+    assert not objective.sr.training
+    with pytest.raises(ValueError, match="pretrained_sr"):
+        finetune_config("sr-fr", "centerface", SETTING, Schedule(), sr="vdsr")
+
+
+def test_sr_config_builds_a_model_without_backbone_that_trains_on_pairs():
+    config = sr_config("vdsr", "vdsr", SETTING, Schedule(), sr_kwargs=SMALL_SR, patch=16)
+    objective = build_objective(config.model)
+    assert objective.backbone is None and len(objective.heads) == 0
+    batch = {"syn.lr": torch.zeros(2, 3, 16, 16), "syn.hr": torch.ones(2, 3, 16, 16)}
+    assert set(objective(batch)) == {"pixel"}
+    with pytest.raises(ValueError, match="no backbone"):
+        objective.recognizer()
+
+
+def _write_data(root):
+    from tests.fixtures_data import write_image
+
+    for identity in range(4):
+        for n in range(3):
+            write_image(root / "hr" / f"{identity:03d}" / f"{n}.jpg", 32, 32, seed=10 * identity + n)
+            write_image(root / "tinyface" / "Training_Set" / f"{identity}" / f"{identity}_{n}.jpg", 12, 12, seed=99 + n)
+
+
+@pytest.mark.slow
+def test_every_stage_trains_from_the_previous_runs(tmp_path):
+    from lrfr.experiments.workflow import load_model
+    from lrfr.training import ExperimentConfig, run_experiment
+    from lrfr.training.config import DataSpec, ModelSpec, TrainConfig
+
+    _write_data(tmp_path)
+    tiny = {"widths": [8, 8, 8], "blocks": [1, 1, 1]}
+    pretrain = ExperimentConfig(
+        name="pretrain", train=TrainConfig(epochs=1, batch_size=4, progress=False),
+        model=ModelSpec(backbone="quick", backbone_kwargs={"input_size": 32, "embedding_size": 16, **tiny}),
+        data={"main": DataSpec("folder", {"root": str(tmp_path / "hr"), "input_size": 32})},
+    )
+    results = tmp_path / "results"
+    run_experiment(pretrain, results)
+    setting = Setting(data_root=str(tmp_path), pretrained=str(results / "pretrain"), input_size=32, embedding_size=16,
+                      backbone_kwargs=tiny, lr_sizes=(8, 12))
+    schedule = Schedule(epochs=1, batch_size=4, lr=0.01)
+    runs = {}
+    for config in (
+        sr_config("vdsr", "vdsr", setting, schedule, sr_kwargs=SMALL_SR, patch=16),
+        csri_config("csri1", 1, setting, schedule, sr_kwargs=SMALL_SR),
+    ):
+        config.train.progress = False
+        runs[config.name], _ = run_experiment(config, results)
+    for config in (
+        csri_config("csri2", 2, setting, schedule, sr_kwargs=SMALL_SR, pretrained=str(runs["csri1"].path)),
+        finetune_config("vdsr-fr", "centerface", setting, schedule, sr="vdsr", sr_kwargs=SMALL_SR,
+                        pretrained_sr=str(runs["vdsr"].path)),
+    ):
+        config.train.progress = False
+        runs[config.name], objective = run_experiment(config, results)
+        assert objective.recognizer().eval()(torch.zeros(2, 3, 12, 12)).shape == (2, 16)
+    reloaded = load_model(runs["vdsr-fr"].path).recognizer()  # a softmax-type head (CentreFace) reloads too
+    assert torch.equal(reloaded(torch.ones(1, 3, 12, 12)), objective.eval().recognizer()(torch.ones(1, 3, 12, 12)))
+    sr_weights, _ = runs["vdsr"].load_checkpoint()
+    fr_weights, _ = runs["vdsr-fr"].load_checkpoint()
+    assert torch.equal(sr_weights["sr.residual.0.weight"], fr_weights["sr.residual.0.weight"])  # frozen SR
+    step1, _ = runs["csri1"].load_checkpoint()
+    step2, _ = runs["csri2"].load_checkpoint()
+    assert not torch.equal(step1["sr.residual.0.weight"], step2["sr.residual.0.weight"])  # step 2 trains the SR
+    assert runs["csri2"].metrics()["train_history"][0]["fr_nat/ce"] > 0
