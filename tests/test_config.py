@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -103,15 +104,17 @@ def test_direct_construction_and_assignment_are_validated():
     assert DataSpec("folder", {"root": "x"}, [TransformSpec("hflip", {"p": 0.5})]).transforms[0].kwargs == {"p": 0.5}
 
 
-def test_a_bad_config_fails_before_anything_is_written(tmp_path):
+def test_a_bad_config_fails_before_anything_is_written(tmp_path, capsys):
     """Today's bug: {"epochs": "3", "amp": "no"} trained with AMP on; epochs -1 exited 0 having trained nothing."""
     bad = ling_config().to_dict()
     bad["train"].update(epochs="3", amp="no")
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    with pytest.raises(ConfigError, match=r"bad.json: config.train.epochs: .*config.train.amp"):
-        main(["train", "--config", str(path), "--out", str(tmp_path / "runs")])
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "runs")]) == 1
+    assert re.search(r"ConfigError: .*bad.json: config.train.epochs: .*config.train.amp", capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()
+    with pytest.raises(ConfigError, match=r"bad.json: config.train.epochs: .*config.train.amp"):
+        ExperimentConfig.from_json(path)
     config = ling_config()
     config.data["main"].transforms = [TransformSpec("no_such_transform")]
     with pytest.raises(KeyError, match="no_such_transform"):
