@@ -1,4 +1,5 @@
-"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``.
+"""The ``lrfr`` command: ``lrfr train``, ``lrfr book``, ``lrfr bench <name>``, ``lrfr data synth``,
+``lrfr data align``, ``lrfr embed``, ``lrfr eval``.
 
 A failing command prints ``lrfr <command>: <ErrorType>: <message>`` to stderr and exits with status 1
 (130 when interrupted); ``--debug`` (before or after the command name) shows the Python traceback instead.
@@ -48,6 +49,69 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_align(args: argparse.Namespace) -> int:
+    from lrfr.data.align import align_folder, centre_crop, landmark_aligner
+
+    size = args.size or (150 if args.template == "dlib" else 112)
+    if args.template == "dlib":
+        from lrfr.data.dlib_align import DlibAligner
+
+        align = DlibAligner(size=size).chip
+    else:
+        from lrfr.data.detect import MTCNN, load_nets
+
+        align = landmark_aligner(MTCNN(load_nets(args.weights), min_face_size=args.min_face_size).landmarks, size)
+    fallback = centre_crop(size, args.fraction) if args.no_face == "centre-crop" else None
+    report = align_folder(Path(args.images), Path(args.out), align, fallback, template=args.template, size=size)
+    print(f"aligned copy written to {args.out}\n{report.summary()}")
+    return 0
+
+
+def _model(args: argparse.Namespace):  # -> Embedder (lazy import)
+    from lrfr.models.pretrained.zoo import build_embedder
+
+    return build_embedder(args.model, args.weights, flip_fusion=args.flip_fusion).to(args.device)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from lrfr.experiments.model_runs import DATASET_RECORDS, check_alignment, embed_to_run, folder_records, model_config
+
+    if (args.images is None) == (args.dataset is None):
+        raise ValueError("give either --images DIR or --dataset NAME (with --data-root)")
+    embedder = _model(args)
+    folder = Path(args.images) if args.images else Path(args.data_root) / args.dataset
+    records = folder_records(folder) if args.images else DATASET_RECORDS[args.dataset](folder)
+    template = check_alignment(folder, embedder)
+    config = {**model_config(args.model, args.weights, embedder), "images": str(folder), "alignment": template}
+    run = embed_to_run(embedder, records, Path(args.out), config, batch_size=args.batch_size, num_workers=args.workers)
+    print(f"{len(records)} embeddings written to {run.path} (open it in the dashboard: make dashboard RESULTS={run.path.parent})")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from lrfr.experiments.model_runs import evaluate_to_run, model_config
+
+    embedder = _model(args)
+    config = {**model_config(args.model, args.weights, embedder), "data_root": str(args.data_root)}
+    rows = evaluate_to_run(embedder, Path(args.data_root), args.benchmarks, Path(args.out), config, batch_size=args.batch_size)
+    for row in rows:
+        print(f"{row['benchmark']:9} {row['setting']:28} {row['metric']:16} {row['value']:.4f}")
+    print(f"results in {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def _add_model_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--model", required=True,
+                         help="a model-zoo name (see the book's model zoo page), a publisher checkpoint (.pth/.ckpt/.dat) "
+                              "or a run folder trained here")
+    command.add_argument("--weights", help="the publisher's file for a zoo name (all but dlib_resnet need one)")
+    command.add_argument("--flip-fusion", action=argparse.BooleanOptionalAction, default=None,
+                         help="add the embedding of the mirrored image (default: the model family's convention)")
+    command.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    command.add_argument("--batch-size", type=int, default=64)
+    command.add_argument("--out", required=True, help="the run folder to write (its parent is the results root)")
+
+
 DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
 
 
@@ -92,6 +156,39 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="generator seed (same seed, identical files)")
     synth.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
     synth.set_defaults(handler=_data_synth)
+
+    align = data.add_parser(
+        "align", help="detect and align the faces of a folder (one sub-folder per identity, or flat); lists the "
+                      "files without a detected face"
+    )
+    align.add_argument("--images", required=True, help="folder of raw images")
+    align.add_argument("--out", required=True, help="output folder (must not exist)")
+    align.add_argument("--template", choices=("arcface", "dlib"), default="arcface",
+                       help="arcface: MTCNN 5 points -> ArcFace template (insightface, AdaFace, models trained here); "
+                            "dlib: dlib's HOG detector + 5-point predictor -> dlib face chip (dlib_resnet)")
+    align.add_argument("--size", type=int, help="output side in pixels (default 112 for arcface, 150 for dlib)")
+    align.add_argument("--no-face", choices=("centre-crop", "skip"), default="centre-crop",
+                       help="what to write for an image without a detected face")
+    align.add_argument("--fraction", type=float, default=0.6, help="side of the centre crop, as a fraction of the shorter side")
+    align.add_argument("--weights", type=Path, help="MTCNN weights folder (arcface; default: installed facenet-pytorch)")
+    align.add_argument("--min-face-size", type=float, default=20.0, help="smallest face MTCNN searches, pixels")
+    align.set_defaults(handler=_data_align)
+
+    embed = commands.add_parser("embed", help="embed a folder or a dataset with any model into a run folder (dashboard)")
+    _add_model_arguments(embed)
+    embed.add_argument("--images", help="folder of aligned faces (one sub-folder per identity, or flat)")
+    embed.add_argument("--dataset", choices=("hr", "tinyface", "scface", "survface", "lfw", "xqlfw", "ui"),
+                       help="a dataset by name under --data-root instead of --images")
+    embed.add_argument("--data-root", default="data", help="folder holding the datasets (as lrfr data synth writes them)")
+    embed.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    embed.set_defaults(handler=_embed)
+
+    evaluate = commands.add_parser("eval", help="evaluate any model on the benchmarks under a data root")
+    _add_model_arguments(evaluate)
+    evaluate.add_argument("--data-root", required=True, help="folder holding tinyface/, scface/, survface/, lfw/, xqlfw/")
+    evaluate.add_argument("--benchmarks", nargs="+", default=["tinyface", "scface", "lfw"],
+                          choices=("tinyface", "scface", "survface", "lfw", "xqlfw"))
+    evaluate.set_defaults(handler=_eval)
     return root
 
 

@@ -12,8 +12,8 @@ from lrfr.models.iresnet import IBasicBlock
 
 BASELINES = {"deepid2", "vgg"}  # Cheng et al. Table 3's baselines: valid convolutions, own sizes (test_generic_baselines)
 NAMES = [name for name in BACKBONES.names() if name != "dlib_resnet" and name not in BASELINES]  # dlib: >= 103 px, own tests
-HEAVY = {"iresnet100", "adaface_ir101"}  # batch 1 at 112x112 to keep the CPU run short
-STRIDE = {"resnet34": 32}  # every other backbone downsamples by 16
+HEAVY = {"iresnet100", "adaface_ir101", "resnet50"}  # batch 1 at 112x112 to keep the CPU run short
+STRIDE = {"resnet34": 32, "resnet50": 32}  # every other backbone downsamples by 16
 
 
 def images(size: tuple[int, int], batch: int = 2) -> torch.Tensor:
@@ -40,7 +40,7 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 def test_all_backbones_registered() -> None:
     assert set(BACKBONES.names()) == {
-        "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet", "quick", "resnet34",
+        "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet", "quick", "resnet34", "resnet50",
         "adaface_ir18", "adaface_ir34", "adaface_ir50", "adaface_ir101", "dlib_resnet", *BASELINES,
     }  # fmt: skip
 
@@ -211,6 +211,14 @@ def test_resnet34_parameter_count() -> None:
     model = build_backbone("resnet34")
     assert model.feature_map_size == (4, 4)
     assert parameter_count(model) == resnet34_params()
+
+
+def test_resnet50_body_has_torchvisions_parameter_count() -> None:
+    model = build_backbone("resnet50")
+    assert model.feature_channels == 2048 and model.feature_map_size == (4, 4)
+    # torchvision's resnet50: 25,557,032 parameters, of which the 1000-class fc holds 2048 * 1000 + 1000
+    assert parameter_count(model.body) == 25_557_032 - 2_049_000
+    assert parameter_count(model.head) == flatten_head(2048, 16, 512)
 
 
 @pytest.mark.parametrize(

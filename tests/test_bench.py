@@ -22,6 +22,15 @@ def test_bench_train_prints_json_lines(capsys):
     assert mobile["parameters"] == 2_059_520
 
 
+def test_bench_train_maug_line_times_the_paired_step(capsys):
+    main(["bench", "train", "--backbones", "quick", "--sr-networks", "--steps", "1", "--batch-size", "4",
+          "--device", "cpu", "--maug", "--input-size", "48"])
+    plain, paired = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "objective" not in plain and paired["objective"] == "maug" and paired["input_size"] == [48, 48]
+    assert paired["plain_img_per_s"] > 0 and paired["maug_img_per_s"] > 0 and paired["lr_copies_img_per_s"] > 0
+    assert paired["cost_ratio"] > 0
+
+
 def test_bench_train_measures_sr_networks(capsys):
     main(["bench", "train", "--backbones", "--sr-networks", "srcnn", "edsr", "--steps", "1", "--batch-size", "2",
           "--sr-size", "32", "--device", "cpu"])

@@ -155,3 +155,59 @@ def test_every_stage_trains_from_the_previous_runs(tmp_path):
     step2, _ = runs["csri2"].load_checkpoint()
     assert not torch.equal(step1["sr.residual.0.weight"], step2["sr.residual.0.weight"])  # step 2 trains the SR
     assert runs["csri2"].metrics()["train_history"][0]["fr_nat/ce"] > 0
+
+
+def test_identify_gives_each_probes_first_mate_rank_and_average_precision():
+    from lrfr.experiments.cheng2018 import identify
+
+    gallery = torch.eye(4).numpy()  # labels 0, 1, -1 (distractor), 1
+    probes = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.2, 0.9, 0.1], [0.0, 0.0, 0.0, 1.0]]).numpy()
+    probes = probes / (probes**2).sum(1, keepdims=True) ** 0.5
+    result = identify(probes, gallery, [0, 1, 1], [0, 1, -1, 1])
+    assert result.first_ranks.tolist() == [1, 2, 1]  # probe 1 ranks the distractor first, then its mate
+    # probe 1: mates at ranks 2 and 3 -> AP (1/2 + 2/3) / 2; probe 2: mates at ranks 1 and 3 (1/1 + 2/3) / 2
+    assert result.average_precision.tolist() == pytest.approx([1.0, (1 / 2 + 2 / 3) / 2, (1 + 2 / 3) / 2])
+    assert result.cmc(1) == pytest.approx(200 / 3)
+
+
+def test_claims_are_decided_from_the_interval_in_the_papers_direction():
+    from lrfr.experiments.cheng2018 import decide_claims
+    from lrfr.stats import Estimate
+
+    records = {r["id"]: r for r in decide_claims({
+        "cheng2018.csri_beats_centreface": Estimate(5.0, 1.0, 9.0),
+        "cheng2018.sr_then_fr_vdsr": Estimate(5.0, 1.0, 9.0),  # the paper says SR hurts: this contradicts it
+        "cheng2018.complement_sr": Estimate(1.0, -2.0, 4.0),
+    })}
+    assert [records[k]["verdict"] for k in ("cheng2018.csri_beats_centreface", "cheng2018.sr_then_fr_vdsr",
+                                             "cheng2018.complement_sr")] == ["reproduced", "contradicted", "inconclusive"]
+    assert records["cheng2018.csri_beats_centreface"]["paper"] == pytest.approx(44.8 - 32.1)
+    assert records["cheng2018.sr_then_fr_vdsr"]["paper"] == pytest.approx(26.0 - 32.1)
+
+
+def test_bicubic_fidelity_and_test_embeddings_with_sr_faces_in_the_run_folder(tmp_path):
+    from lrfr.data import FaceDataset
+    from lrfr.data.degrade import synthetic_lr
+    from lrfr.data.loaders import load_folder
+    from lrfr.experiments.cheng2018 import embed_test, fidelity, save_super_resolved, save_test_embeddings, synthetic_test
+    from lrfr.models import build_backbone
+    from lrfr.models.sr import SRThenFR
+    from lrfr.protocols.fidelity import psnr
+    from lrfr.runs import RunFolder
+
+    _write_data(tmp_path)
+    records = load_folder(tmp_path / "hr").records
+    measured = fidelity(None, records, 32, 8)
+    hr = torch.stack([FaceDataset(records, 32)[i]["image"] for i in range(len(records))])
+    assert measured.psnr == pytest.approx(psnr(synthetic_lr(hr, 8, upsample_to=32), hr).numpy(), abs=1e-4)
+    assert measured.labels.tolist() == [r.label for r in records]
+    test = synthetic_test(records)
+    assert (len(test.probe), len(test.gallery)) == (4, 8)  # 3 images per identity: 1 probe (half, rounded down), 2 gallery
+    pipeline = SRThenFR(VDSR(depth=3, channels=4), build_backbone("quick", input_size=32, embedding_size=8)).eval()
+    embedded = embed_test(pipeline, test, 32)
+    run = RunFolder.create(tmp_path / "runs", "sr-run", {}, seed=0)
+    written = save_super_resolved(run, pipeline, embedded.records, 32, [0, 2])
+    save_test_embeddings(run, embedded, super_resolved=written)
+    stored = run.load_embeddings("tinyface")
+    assert stored.metadata["sr_path"][0].endswith("000000.png") and stored.metadata["sr_path"][1] == ""
+    assert set(stored.metadata["split"]) == {"probe", "gallery"} and stored.embeddings.shape == (12, 8)

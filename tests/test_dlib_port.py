@@ -7,6 +7,7 @@ and scikit-image for the photograph; without them they skip and say why.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -155,3 +156,13 @@ def test_port_is_a_trainable_backbone(port) -> None:
     assert len(norms) == 29
     assert all(float(m.running_mean.abs().max()) == 0 for m in norms)
     assert all(p.requires_grad for p in port.parameters())
+
+
+def test_bench_embed_times_both_and_reports_the_difference(dlib, capsys) -> None:
+    from lrfr.cli import main
+
+    assert main(["bench", "embed", "--images", "4", "--batch-size", "2", "--repeats", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("model") for r in records[:2]] == ["dlib_resnet (torch port)", "dlib (C++, dlib-bin)"]
+    assert all(r["img_per_s"] > 0 and r["images"] == 4 for r in records[:2])
+    assert records[2]["max_abs_delta_synthetic"] <= TOLERANCE

@@ -16,10 +16,12 @@ from lrfr.plots import (
     UI_CENTER,
     embedding_scatter,
     erc_figure,
+    group_scatter,
     heatmap_overlays,
     histograms,
     image_grid,
     line_sweep,
+    roc_figure,
 )
 from lrfr.plots.display import PLOTLY_MIMETYPE, figure_bundle, show
 
@@ -95,6 +97,22 @@ def test_embedding_scatter_colours_categories_by_index_and_checks_shapes():
         embedding_scatter(np.zeros((4, 2)), np.zeros(4), ["1", "2", "3", "4"], np.zeros(3))
 
 
+def test_group_scatter_marks_each_groups_centre():
+    points = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 14.0]])
+    fig = group_scatter(points, ["112 px", "112 px", "7 px", "7 px"], "t")
+    assert [trace.name for trace in fig.data] == ["112 px", "112 px centre", "7 px", "7 px centre"]
+    assert (fig.data[1].x[0], fig.data[1].y[0]) == (1.0, 0.0) and (fig.data[3].x[0], fig.data[3].y[0]) == (11.0, 12.0)
+    assert fig.data[0].marker.color == fig.data[1].marker.color != fig.data[2].marker.color
+    with pytest.raises(ValueError, match="expected \\(N, 2\\) points and N group names"):
+        group_scatter(points, ["a"], "t")
+
+
+def test_roc_figure_has_one_curve_per_method_on_a_log_fpr_axis():
+    fig = roc_figure({"a": (np.array([0.01, 1.0]), np.array([0.5, 1.0])), "b": (np.array([0.1, 1.0]), np.array([0.2, 1.0]))}, "t")
+    assert [trace.name for trace in fig.data] == ["a", "b"] and fig.layout.xaxis.type == "log"
+    assert list(fig.data[0].y) == [0.5, 1.0]
+
+
 def test_line_sweep_has_one_series_per_line():
     fig = line_sweep([1, 5, 10], {"alpha": [70.1, 71.9, 70.5], "beta": [70.0, 71.0, 70.2]}, "sweep", "weight", "IR")
     assert [trace.name for trace in fig.data] == ["alpha", "beta"]
@@ -141,3 +159,14 @@ def test_image_grid_row_titles_sit_left_of_each_row():
         image_grid(faces(6), ["a"] * 6, columns=3, row_titles=["only one"])
     overlays = heatmap_overlays(faces(4), [np.zeros((2, 2))] * 4, ["a"] * 4, columns=2, row_titles=["ArcFace", "Ours"])
     assert [a.text for a in overlays.layout.annotations if a.text in ("ArcFace", "Ours")] == ["ArcFace", "Ours"]
+
+
+def test_interval_curves_draw_a_band_and_a_line_per_curve():
+    from lrfr.plots import interval_curves
+
+    fig = interval_curves([1, 2, 3], {"a": [(1, 0, 2), (2, 1, 3), (3, 2, 4)], "b": [(0, 0, 0)] * 3}, "t", "x", "y")
+    bands, lines = fig.data[0::2], fig.data[1::2]
+    assert [trace.name for trace in lines] == ["a", "b"] and all(band.fill == "toself" for band in bands)
+    assert list(bands[0].y) == [2, 3, 4, 2, 1, 0]  # upper bound forwards, lower bound back
+    with pytest.raises(ValueError, match="3 x values"):
+        interval_curves([1, 2, 3], {"a": [(1, 0, 2)]}, "t", "x", "y")

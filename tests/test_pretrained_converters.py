@@ -83,13 +83,19 @@ def adaface_keys(layers: tuple[int, ...]) -> list[str]:
 
 
 def randomised(name: str, **kwargs: object) -> torch.nn.Module:
-    """A backbone with random weights and BN statistics, so that a wrong mapping changes the output."""
+    """A backbone whose every tensor matters: BatchNorm statistics estimated on one random batch (a
+    stable eval-mode network), then every 1-d parameter (BN scale and shift, PReLU slopes, biases)
+    perturbed, so that any two tensors swapped by a wrong mapping change the output."""
     torch.manual_seed(0)
     model = build_backbone(name, **kwargs)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = None  # cumulative average: after one batch, exactly its statistics
     with torch.no_grad():
+        model.train()(torch.randn(4, 3, *model.input_size))
         for key, value in model.state_dict().items():
-            if value.is_floating_point():
-                value.copy_(torch.rand_like(value) * 0.5 + 0.75 if key.endswith("running_var") else torch.randn_like(value) * 0.05)
+            if value.is_floating_point() and value.ndim == 1 and not key.endswith(("running_mean", "running_var")):
+                value.add_(torch.randn_like(value) * 0.1)
     return model.eval()
 
 
@@ -101,8 +107,11 @@ def published(model: torch.nn.Module, keys: list[str]) -> dict[str, torch.Tensor
 
 
 def outputs(model: torch.nn.Module, size: int = 112) -> torch.Tensor:
+    """The model's embeddings of two random images (checked to differ: the output depends on the input)."""
     with torch.no_grad():
-        return model(torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1)))
+        embedded = model(torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1)))
+    assert (embedded[0] - embedded[1]).abs().max() > 1e-3 * embedded.abs().max()
+    return embedded
 
 
 @pytest.fixture

@@ -21,14 +21,18 @@ def test_every_cell_of_the_tables_is_there_including_the_dashes():
     sizes = {(p, t): len(reference_values(p, t)) for p, t in [("chai2023", 1), ("chai2023", 2), ("chai2023", 3),
                                                                  ("chai2023", 4), ("cheng2018", 3),
                                                                  ("cheng2018", 4), ("cheng2018", 5), ("cheng2018", 6),
-                                                                 ("cheng2018", 7)]}
+                                                                 ("cheng2018", 7)]
+             + [("ling2023", table) for table in range(1, 7)]}
     assert sizes == {("chai2023", 1): 9 * 2, ("chai2023", 2): 14 * 4, ("chai2023", 3): 9 * 7,
                      ("chai2023", 4): 12, ("cheng2018", 3): 4 * 4, ("cheng2018", 4): 2 * 2 * 4,
-                     ("cheng2018", 5): 10 * 4, ("cheng2018", 6): 2 * 4, ("cheng2018", 7): 2 * 4}
+                     ("cheng2018", 5): 10 * 4, ("cheng2018", 6): 2 * 4, ("cheng2018", 7): 2 * 4,
+                     ("ling2023", 1): 11 * 4, ("ling2023", 2): 9 * 4, ("ling2023", 3): 10 * 3,
+                     ("ling2023", 4): 10 * 6, ("ling2023", 5): 2 * 2, ("ling2023", 6): 9 * 6}
     assert len(reference_values()) == sum(sizes.values())
     dashes = [r for r in reference_values("chai2023") if r.value is None]
     assert len(dashes) == 6 + 20  # Table 1: six "-" in "w/o dis"; Table 3: twenty
     assert {r.table for r in dashes} == {1, 3}
+    assert len([r for r in reference_values("ling2023", 2) if r.value is None]) == 5 + 2 * 2  # Table 2's "-"
 
 
 def test_spot_values_as_printed():
@@ -44,6 +48,11 @@ def test_spot_values_as_printed():
     assert cell("chai2023", 4, "II", "w/o dis", "Rank-1 IR").note == "losses: L_cls + L_MSE"
     assert cell("cheng2018", 4, "CentreFace", "SynLR-MF2", "Rank-20").value == 63.4
     assert cell("cheng2018", 4, "VggFace", "TinyFace", "mAP").value == 23.1
+    assert cell("ling2023", 4, "MAug+Ours(1)", "XQLFW", "Accuracy").value == 92.18
+    assert cell("ling2023", 4, "PAug+Ours(1)", "SCface d1", "Rank-1").value == 60.3
+    assert cell("ling2023", 6, "1:0:1", "LFW", "Accuracy").value == 99.02
+    assert cell("ling2023", 2, "Ours(Res34)", "TinyFace", "Rank-20").value == 0.54
+    assert cell("ling2023", 5, "λ = 5", "XQLFW", "Accuracy").value == 92.45
 
 
 def test_unknown_paper_or_table_is_named():

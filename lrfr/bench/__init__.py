@@ -25,6 +25,7 @@ def _register_all() -> None:
     from lrfr.bench import dashboard  # noqa: F401  (registers "dashboard")
     from lrfr.bench import scale  # noqa: F401  (registers "scale")
     from lrfr.bench import stats  # noqa: F401  (registers "stats")
+    from lrfr.bench import embed  # noqa: F401  (registers "embed")
 
 
 _register_all()

@@ -4,6 +4,12 @@ Backbones at their default input size: training = forward through backbone + Arc
 SGD step (AMP on CUDA, as the trainer); inference = forward only in eval mode. SR networks (their
 default, i.e. the papers', architecture) at x4 to ``--sr-size`` px faces: training = forward, pixel
 MSE, backward, SGD step; inference = forward. One JSON line per model.
+
+``--maug`` adds one line per backbone with the cost of Ling et al.'s training (``"objective": "maug"``):
+the composed objective of a plain CosFace step on B HR faces against one MAug + LogExp step (B HR faces
+and their B LR copies through the backbone, Eq. 7-8), both through :class:`lrfr.training.Objective`,
+and the time to make the B LR copies (bicubic down and up, done by the data loader in training).
+``cost_ratio`` is the plain step's training throughput over the MAug step's (HR faces per second).
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ import torch
 from torch import nn
 
 from lrfr.bench import BENCHMARKS, emit
+from lrfr.data.resolution import down_up, maug
+from lrfr.experiments.maug import COSFACE, total_loss_terms
 from lrfr.losses import build_head, pixel_loss
 from lrfr.models import BACKBONES, build_backbone
 from lrfr.models.sr import SR_NETWORKS, build_sr_network
+from lrfr.training.config import HeadSpec, ModelSpec, TermSpec
 from lrfr.training.distributed import resolve_device
+from lrfr.training.objective import build_objective
 
 CPU_BATCH = {"quick": 128}  # other backbones: 8 images per step on a CPU, 128 on a GPU
 
@@ -128,6 +138,39 @@ def measure_sr(name: str, batch_size: int, steps: int, device: torch.device, siz
     }
 
 
+def measure_maug(name: str, batch_size: int, steps: int, device: torch.device, num_classes: int,
+                 input_size: int | None) -> dict:
+    """Plain CosFace vs MAug + LogExp (paired HR + LR forward) training steps of backbone ``name``."""
+    torch.manual_seed(0)
+    kwargs = {"input_size": input_size} if input_size else {}
+    head = {"main": HeadSpec("cosface", num_classes, dict(COSFACE))}
+    plain = build_objective(ModelSpec(backbone=name, backbone_kwargs=kwargs, heads=head,
+                                      terms=[TermSpec("cls", "classification", 1.0, {"input": "main.hr"})])).to(device)
+    paired = build_objective(ModelSpec(backbone=name, backbone_kwargs=kwargs, heads=head,
+                                       terms=total_loss_terms("logexp", 1.0, 1.0))).to(device)
+    size = plain.backbone.input_size
+    hr = torch.rand(batch_size, 3, *size) * 2 - 1
+    sizes = maug().draw(batch_size)
+
+    def lr_copies() -> torch.Tensor:
+        return torch.stack([down_up(image, int(s)) for image, s in zip(hr, sizes)])
+
+    batch = {"main.hr": hr.to(device), "main.lr": lr_copies().to(device),
+             "main.label": torch.randint(0, num_classes, (batch_size,), device=device)}
+    rates = {label: throughput(lambda o=objective: sum(o(batch).values()), lambda o=objective: o.backbone(batch["main.hr"]),
+                               [objective], steps, batch_size, device)["train_img_per_s"]
+             for label, objective in (("plain", plain), ("maug", paired))}
+    copies_seconds = _timed(lr_copies, steps, torch.device("cpu"))
+    return {
+        "bench": "train", "objective": "maug", "backbone": name, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "threads": torch.get_num_threads(), "batch_size": batch_size, "input_size": list(size), "steps": steps,
+        "plain_img_per_s": rates["plain"], "maug_img_per_s": rates["maug"],
+        "cost_ratio": round(rates["plain"] / rates["maug"], 2),
+        "lr_copies_img_per_s": round(steps * batch_size / copies_seconds, 1),
+    }
+
+
 @BENCHMARKS.register("train")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="lrfr bench train", description=__doc__)
@@ -137,6 +180,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--steps", type=int, help="timed steps after one warm-up (default: 20 GPU, 3 CPU)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--maug", action="store_true", help="also time Ling et al.'s paired MAug + LogExp step")
+    parser.add_argument("--input-size", type=int, help="input size for the --maug line (default: the backbone's)")
     parser.add_argument("--sr-networks", nargs="*", default=SR_NETWORKS.names(), choices=SR_NETWORKS.names(),
                         help="SR networks to measure (none: pass the option without names)")
     parser.add_argument("--sr-size", type=int, help="SR output size in px, x4 from a quarter of it (default: 112 GPU, 64 CPU)")
@@ -147,5 +192,7 @@ def main(argv: list[str]) -> None:
     for name in args.backbones:
         batch_size = args.batch_size or (128 if gpu else CPU_BATCH.get(name, 8))
         emit(measure(name, batch_size, steps, device, args.num_classes))
+        if args.maug:
+            emit(measure_maug(name, batch_size, steps, device, args.num_classes, args.input_size))
     for name in args.sr_networks:
         emit(measure_sr(name, args.batch_size or (64 if gpu else 8), steps, device, args.sr_size or (112 if gpu else 64)))

@@ -19,6 +19,14 @@ from lrfr.losses.base import (
 )
 from lrfr.losses.center_loss import CenterFace
 from lrfr.losses.deepid2 import DeepID2Loss, contrastive_verification
+from lrfr.losses.feature_distances import (
+    FEATURE_DISTANCES,
+    logexp_batch_loss,
+    logexp_distance,
+    logexp_gradient,
+    lp_distance,
+    smooth_l1_distance,
+)
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
 from lrfr.losses.pixel import pixel_loss
 from lrfr.losses.recognizability_index import (
@@ -39,6 +47,7 @@ def build_head(name: str, **kwargs: Any) -> ClassificationHead:
 
 
 __all__ = [
+    "FEATURE_DISTANCES",
     "HEADS",
     "AdaFace",
     "ArcFace",
@@ -63,9 +72,14 @@ __all__ = [
     "chebyshev_cosine",
     "contrastive_verification",
     "index_diversion_loss",
+    "logexp_batch_loss",
+    "logexp_distance",
+    "logexp_gradient",
+    "lp_distance",
     "pixel_loss",
     "project_away_from_ui",
     "recognizability_index",
     "ri_regression_loss",
+    "smooth_l1_distance",
     "ui_ri_statistics",
 ]

@@ -129,10 +129,16 @@ class Embedder(nn.Module):
 class BackboneEmbedder(Embedder):
     """A model trained here (an lrfr :class:`~lrfr.models.base.Backbone`, or any ``nn.Module`` mapping
     lrfr images to ``(B, D)``) as an Embedder: lrfr's [-1, 1] RGB input at the model's ``input_size``
-    (no resizing for a model without one)."""
+    (no resizing for a model without one). A converted public checkpoint passes its publisher's
+    ``spec`` instead (:mod:`lrfr.models.pretrained.zoo`)."""
 
-    def __init__(self, model: nn.Module, flip_fusion: bool = False, alignment: str | None = None) -> None:
-        super().__init__(InputSpec(size=getattr(model, "input_size", None), alignment=alignment), flip_fusion)
+    def __init__(
+        self, model: nn.Module, flip_fusion: bool = False, alignment: str | None = None, spec: InputSpec | None = None
+    ) -> None:
+        if spec is not None and alignment is not None:
+            raise ValueError("give either spec or alignment (the spec holds its alignment)")
+        spec = spec or InputSpec(size=getattr(model, "input_size", None), alignment=alignment)
+        super().__init__(spec, flip_fusion)
         self.model = model
 
     def forward(self, inputs: Tensor) -> Tensor:

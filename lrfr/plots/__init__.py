@@ -5,11 +5,13 @@ from lrfr.plots.figures import (
     UI_CENTER,
     embedding_scatter,
     erc_figure,
+    group_scatter,
     heatmap_overlays,
     histograms,
     image_grid,
     interval_curves,
     line_sweep,
+    roc_figure,
 )
 from lrfr.plots.projections import PROJECTIONS, project
 
@@ -18,11 +20,13 @@ __all__ = [
     "UI_CENTER",
     "embedding_scatter",
     "erc_figure",
+    "group_scatter",
     "heatmap_overlays",
     "histograms",
     "image_grid",
     "interval_curves",
     "line_sweep",
     "project",
+    "roc_figure",
     "show",
 ]

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from PIL import Image
 
 UI_CENTER = "UI center"
+DEFAULT_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
 
 
 def _rgb_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -104,6 +105,34 @@ def erc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], fmr: float) -> 
         fig.add_trace(go.Scatter(x=np.asarray(rejected), y=np.asarray(fnmr), mode="lines", name=name))
     fig.update_layout(title=f"Error versus reject, FMR = {fmr:g}", xaxis_title="fraction of pairs rejected",
                       yaxis_title="FNMR")
+    return fig
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> go.Figure:
+    """ROC curves (TPR against FPR, FPR on a log axis) of several methods; ``curves``: name -> (fpr, tpr)."""
+    fig = go.Figure()
+    for name, (fpr, tpr) in curves.items():
+        fig.add_trace(go.Scatter(x=np.asarray(fpr), y=np.asarray(tpr), mode="lines", name=name))
+    fig.update_layout(title=title, xaxis_title="false positive rate", yaxis_title="true positive rate")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def group_scatter(points: np.ndarray, groups: Sequence[str], title: str) -> go.Figure:
+    """2-D points, one colour per group (e.g. a resolution), each group's centre as a large marker."""
+    points, groups = np.asarray(points, dtype=float), np.asarray(groups)
+    if points.ndim != 2 or points.shape[1] != 2 or len(groups) != len(points):
+        raise ValueError(f"expected (N, 2) points and N group names, got {points.shape} and {len(groups)} names")
+    fig = go.Figure()
+    for index, group in enumerate(dict.fromkeys(groups.tolist())):
+        chosen = points[groups == group]
+        colour = DEFAULT_COLOURS[index % len(DEFAULT_COLOURS)]
+        fig.add_trace(go.Scattergl(x=chosen[:, 0], y=chosen[:, 1], mode="markers", name=str(group),
+                                   marker=dict(size=4, color=colour, opacity=0.6)))
+        centre = chosen.mean(axis=0)
+        fig.add_trace(go.Scatter(x=[centre[0]], y=[centre[1]], mode="markers", name=f"{group} centre", showlegend=False,
+                                 marker=dict(size=16, color=colour, line=dict(width=2, color="black"))))
+    fig.update_layout(title=title, legend=dict(orientation="h"))
     return fig
 
 

