@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dash_data as data_  # noqa: E402
 import dash_views as views  # noqa: E402
+from dash_explore import center_position, neighbours  # noqa: E402
 from lrfr.plots.projections import PROJECTIONS, stored_methods  # noqa: E402
-from lrfr.losses.recognizability import project_away_from_ui  # noqa: E402
-from lrfr.protocols.explore import center_position, neighbours  # noqa: E402
+from lrfr.losses.recognizability_index import project_away_from_ui  # noqa: E402
 from lrfr.protocols.quality import ers_quality  # noqa: E402
 from lrfr.runs import RunFolder, RunFolderError, find_runs  # noqa: E402
 

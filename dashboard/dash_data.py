@@ -16,10 +16,10 @@ import pyarrow as pa
 import streamlit as st
 
 import dash_views as views
+from dash_explore import UICenter, Rescored, rescore, resolve_ui_center, run_erc
 
 from lrfr.plots.projections import load_projection, project
-from lrfr.losses.recognizability import project_away_from_ui
-from lrfr.protocols.explore import UICenter, Rescored, rescore, resolve_ui_center, run_erc
+from lrfr.losses.recognizability_index import project_away_from_ui
 from lrfr.protocols.quality import ers_quality
 from lrfr.runs import RunFolder, RunFolderError, find_runs
 

@@ -14,8 +14,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 from PIL import Image
 
+from dash_explore import Neighbours, shared_histogram
+
 from lrfr.data.base import read_image
-from lrfr.protocols.explore import Neighbours, shared_histogram
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 CATEGORY_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", "n/a": "#bbbbbb"}

@@ -4,7 +4,7 @@ Unpacks it atomically into one folder per identity (stripping a single top folde
 CASIA-WebFace/) and checks it with the folder loader.
 """
 
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     run("casia_webface", parser("casia_webface", __doc__).parse_args())

@@ -7,7 +7,7 @@ verification protocol uses; a face it does not find is centre-cropped instead (L
 """
 
 from lrfr.data.detect import add_align_arguments, align_prepared
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     arguments = parser("lfw", __doc__)

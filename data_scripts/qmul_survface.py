@@ -4,7 +4,7 @@ Unpacks it atomically (stripping its QMUL-SurvFace/ top folder) and checks train
 Face_Verification_Test_Set/ and Face_Identification_Test_Set/ with the SurvFace loaders.
 """
 
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     run("qmul_survface", parser("qmul_survface", __doc__).parse_args())

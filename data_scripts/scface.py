@@ -8,7 +8,7 @@ centre-cropped, and the count is printed.
 """
 
 from lrfr.data.detect import add_align_arguments, align_prepared
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     arguments = parser("scface", __doc__)

@@ -4,7 +4,7 @@ Verifies tinyface.zip (md5 published), unpacks it atomically and checks it with 
 The images are native low-resolution face crops and are used unaligned.
 """
 
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     run("tinyface", parser("tinyface", __doc__).parse_args())

@@ -5,7 +5,7 @@ downloads, unpacks atomically and checks the pairs with the LFW-format loader. N
 published: the first run prints the sha256 values and needs --accept-unverified.
 """
 
-from lrfr.data.fetch import parser, run
+from lrfr.data.fetch.prepare import parser, run
 
 if __name__ == "__main__":
     run("xqlfw", parser("xqlfw", __doc__).parse_args())

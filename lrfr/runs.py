@@ -172,7 +172,14 @@ class RunFolder:
                 raise RunFolderError(
                     f"run folder {path} already exists; pass exist_ok=True to resume it or pick another name"
                 )
-            return cls._reopen(path, config, seed)
+            run = cls.open(path)
+            run.check_identity(config, seed)
+            return run
+        if path.is_dir() and any(path.iterdir()):
+            raise RunFolderError(
+                f"run folder {path} holds files but no {CONFIG_FILE}, so which run they belong to is unknown; "
+                "remove the folder or pick another name (its checkpoints are never adopted)"
+            )
         info = {
             "format_version": FORMAT_VERSION,
             "name": name,
@@ -185,19 +192,18 @@ class RunFolder:
         write_json_atomic(path / CONFIG_FILE, info)
         return cls.open(path)
 
-    @classmethod
-    def _reopen(cls, path: Path, config: dict[str, Any], seed: int) -> RunFolder:
-        run = cls.open(path)
-        recorded = run.info["config"]
+    def check_identity(self, config: dict[str, Any], seed: int) -> None:
+        """Raise :class:`RunFolderError` unless this run recorded ``config`` (as JSON stores it) and ``seed``:
+        a run folder's identity is its config."""
+        recorded = self.info["config"]
         normalised = json.loads(json_text(config))  # tuples -> lists etc., as it would be stored
         keys = recorded.keys() | normalised.keys()
         differing = sorted(key for key in keys if recorded.get(key) != normalised.get(key))
-        if differing or run.info["seed"] != seed:
+        if differing or self.info["seed"] != seed:
             raise RunFolderError(
-                f"run folder {path} holds a different run (config keys differing: {differing}, "
-                f"seed {run.info['seed']} vs {seed}); expected the same config and seed to resume it"
+                f"run folder {self.path} holds a different run (config keys differing: {differing}, "
+                f"seed {self.info['seed']} vs {seed}); expected the same config and seed to resume it"
             )
-        return run
 
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:

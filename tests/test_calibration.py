@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.data.calibration import CalibrationConfig, measure_degradation_curve, rank1, verification_accuracy
+from lrfr.experiments.calibration import CalibrationConfig, measure_degradation_curve, rank1, verification_accuracy
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -1,26 +1,19 @@
-"""The dashboard (AppTest, no browser) and the exploration logic it shows (lrfr.protocols.explore)."""
+"""The dashboard (AppTest, no browser) and the exploration logic it shows (dashboard/dash_explore.py)."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lrfr.losses.recognizability import project_away_from_ui
+from lrfr.losses.recognizability_index import project_away_from_ui
 from lrfr.plots.projections import load_projection, project, save_projection, stored_methods
 from lrfr.protocols import evaluate_identification, ui_center
-from lrfr.protocols.explore import (
-    center_position,
-    neighbours,
-    rescore,
-    resolve_ui_center,
-    run_erc,
-    shared_histogram,
-)
 from lrfr.runs import RunFolder, RunFolderError
 from tests.dashboard_fixtures import (
     make_bad_center_run,
@@ -31,7 +24,18 @@ from tests.dashboard_fixtures import (
     make_truncated_run,
 )
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
+sys.path.insert(0, str(DASHBOARD))
+from dash_explore import (  # noqa: E402  (the dashboard's own module, beside app.py)
+    center_position,
+    neighbours,
+    rescore,
+    resolve_ui_center,
+    run_erc,
+    shared_histogram,
+)
+
+APP = str(DASHBOARD / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +75,7 @@ def rank1_by_protocol(stored, strength: float, center: np.ndarray) -> float:
     return evaluate_identification(moved[probe], moved[gallery], stored.labels[probe], stored.labels[gallery]).cmc[1]
 
 
-# ------------------------------------------------------------------------------ lrfr.protocols.explore
+# ------------------------------------------------------------------------------ dashboard/dash_explore.py
 
 
 def test_rescore_equals_the_identification_protocol(results):

@@ -141,7 +141,7 @@ def test_port_matches_dlib_on_a_real_face(dlib, port, recogniser) -> None:
 
 
 def test_port_matches_dlib_on_synthetic_faces(port, recogniser) -> None:
-    from lrfr.data.synthface import SynthFace
+    from lrfr.data.synthetic import SynthFace
 
     chips = SynthFace(seed=3).render_hr(np.repeat(np.arange(6), 2), np.tile([0, 1], 6), size=150)
     reference = np.array([np.array(d) for d in recogniser.compute_face_descriptor(list(chips))])

@@ -11,13 +11,15 @@ from scipy import stats
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord
-from lrfr.experiments.recognizability import (
+from lrfr.experiments.chai2023 import (
     ExploreSet, _target_ri, finetune_config, FineTuning, paper_cells, table4_methods, tinyface_rank1, with_weights,
 )
 from lrfr.experiments.ui_cluster import bimodality_coefficient, probe_gallery_split
+from lrfr.experiments import workflow
 from lrfr.experiments.workflow import cached_run, config_hash, load_model, synthetic_data
-from lrfr.losses.recognizability import recognizability_index
+from lrfr.losses.recognizability_index import recognizability_index
 from lrfr.references import reference_values
+from lrfr.runs import RunFolder, RunFolderError
 from lrfr.training.config import DataSpec, ExperimentConfig, ModelSpec, TrainConfig
 
 
@@ -96,22 +98,65 @@ def test_cached_run_trains_once_and_reloads_the_same_model(tmp_path):
     torch.testing.assert_close(load_model(run.path).state_dict()["heads.main.weight"], model.state_dict()["heads.main.weight"])
 
 
-def test_keep_in_memory_reads_each_image_once_and_augments_a_copy(tmp_path):
+def test_cached_run_reuses_a_finished_run_without_training(tmp_path, monkeypatch):
+    """A finished run (its final epoch's checkpoint is there) is loaded, never re-entered into training."""
+    run, model = cached_run(toy_config(), tmp_path)
+    assert run.latest_checkpoint() == 2
+    monkeypatch.setattr(workflow, "run_experiment", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    again, reloaded = cached_run(toy_config(), tmp_path)
+    assert again.path == run.path
+    torch.testing.assert_close(reloaded.state_dict(), model.state_dict())
+
+
+def test_cached_run_trains_the_last_epoch_of_a_run_killed_during_it(tmp_path):
+    """Killed during its last epoch, a run has only epoch_0001 of 2: it must train epoch 2, not be taken
+    as complete."""
+    run, finished = cached_run(toy_config(), tmp_path)
+    for suffix in ("safetensors", "state.pt"):
+        (run.path / "checkpoints" / f"epoch_0002.{suffix}").unlink()
+    assert run.latest_checkpoint() == 1
+    again, model = cached_run(toy_config(), tmp_path)
+    assert again.latest_checkpoint() == 2
+    torch.testing.assert_close(model.state_dict(), finished.state_dict())  # resumed exactly
+
+
+def test_a_run_folder_without_config_is_an_error_not_an_adoption(tmp_path):
+    """A folder holding checkpoints but no config.json is never resumed under another config."""
+    run, _ = cached_run(toy_config(), tmp_path)
+    (run.path / "config.json").unlink()
+    with pytest.raises(RunFolderError, match="config.json"):
+        cached_run(toy_config(), tmp_path)
+    with pytest.raises(RunFolderError, match="config.json"):
+        RunFolder.create(tmp_path, run.path.name, toy_config().to_dict(), seed=0, exist_ok=True)
+    assert not (run.path / "config.json").exists()
+
+
+@pytest.mark.parametrize("epochs_kept", [2, 1])
+def test_a_run_folder_is_identified_by_its_recorded_config(tmp_path, epochs_kept):
+    """A run whose recorded config differs from the requested one is refused, complete or not."""
+    run, _ = cached_run(toy_config(), tmp_path)
+    info = json.loads((run.path / "config.json").read_text())
+    info["config"]["train"]["optimizer"]["lr"] = 0.05
+    (run.path / "config.json").write_text(json.dumps(info))
+    for epoch in range(epochs_kept + 1, 3):
+        for suffix in ("safetensors", "state.pt"):
+            (run.path / "checkpoints" / f"epoch_{epoch:04d}.{suffix}").unlink()
+    with pytest.raises(RunFolderError, match="different run"):
+        cached_run(toy_config(), tmp_path)
+
+
+def test_keep_in_memory_reads_each_image_once_and_serves_a_copy(tmp_path):
     from PIL import Image
 
     path = tmp_path / "face.png"
     Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(path)
-    seen = []
-
-    def transform(image: torch.Tensor) -> torch.Tensor:
-        seen.append(image)
-        return image.mul_(0)  # an in-place transform must not corrupt the kept image
-
-    dataset = FaceDataset([FaceRecord(path, 0, "a", "train")], 4, transform).keep_in_memory()
+    dataset = FaceDataset([FaceRecord(path, 0, "a", "train")], 4).keep_in_memory()
     first = dataset[0]["image"]
+    first.mul_(0)  # an in-place transform must not corrupt the kept image
     path.unlink()  # served from memory from now on
     second = dataset[0]["image"]
-    assert float(first.abs().sum()) == 0 and float(second.abs().sum()) == 0
+    assert float(first.abs().sum()) == 0
+    assert float(second.mean()) == pytest.approx(200 / 127.5 - 1, abs=1e-5)
     assert float(dataset._memory[0].mean()) == pytest.approx(200 / 127.5 - 1, abs=1e-5)
 
 

@@ -221,5 +221,5 @@ def test_progress_bar_only_when_asked(images: Tensor, capsys: pytest.CaptureFixt
 
 
 def test_result_type(images: Tensor) -> None:
-    result = extract_embeddings(HalvesModel(), images, device="cpu", progress=False)
+    result = extract_embeddings(HalvesModel(), images, progress=False)
     assert isinstance(result, ExtractedEmbeddings)

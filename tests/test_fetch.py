@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import io
 import re
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -15,22 +17,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lrfr.data import fetch
 from lrfr.data.base import LayoutError
+from lrfr.data.fetch import catalogue
+from lrfr.data.fetch.archives import unpack
+from lrfr.data.fetch.catalogue import RemoteFile
+from lrfr.data.fetch.download import download, fetch_file, verify
+from lrfr.data.fetch.errors import ChecksumError, FetchError, UnsafeArchiveError, UnverifiedError
+from lrfr.data.fetch.prepare import parser, prepare, run
 from lrfr.data.loaders import load_pairs
 from lrfr.io import atomic_folder
-from lrfr.data.fetch import (
-    ChecksumError,
-    FetchError,
-    RemoteFile,
-    UnsafeArchiveError,
-    UnverifiedError,
-    download,
-    fetch_file,
-    prepare,
-    unpack,
-    verify,
-)
 
 PAYLOAD = bytes(range(256)) * 400  # 102400 bytes
 
@@ -296,13 +291,13 @@ def test_prepare_downloads_and_verifies(server, tmp_path, monkeypatch):
     pairs = b"1\t1\nA_B\t1\t2\nA_B\t1\tC_D\t1\n"
     server.files.update({"/lfw.tgz": tgz, "/pairs.txt": pairs})
     spec = dataclasses.replace(
-        fetch.SOURCES["lfw"],
+        catalogue.SOURCES["lfw"],
         files=(
             RemoteFile("lfw.tgz", server.url + "/lfw.tgz", len(tgz), sha(tgz)),
             RemoteFile("pairs.txt", server.url + "/pairs.txt", sha256=sha(pairs)),
         ),
     )
-    monkeypatch.setitem(fetch.SOURCES, "lfw", spec)
+    monkeypatch.setitem(catalogue.SOURCES, "lfw", spec)
     root = prepare("lfw", tmp_path / "data")
     assert (root / "pairs.txt").read_bytes() == pairs
     assert (root / "A_B" / "A_B_0002.jpg").read_bytes() == jpeg(2)  # the archive's lfw/ folder is stripped
@@ -311,21 +306,28 @@ def test_prepare_downloads_and_verifies(server, tmp_path, monkeypatch):
 
 
 def test_sources_checksums_are_well_formed():
-    for spec in fetch.SOURCES.values():
+    for spec in catalogue.SOURCES.values():
         for remote in spec.files:
             assert remote.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", remote.sha256)
             assert remote.md5 is None or re.fullmatch(r"[0-9a-f]{32}", remote.md5)
 
 
 def test_cli_help_has_access_instructions_and_errors_exit_cleanly(tmp_path, capsys):
-    args = fetch.parser("qmul_survface", "Prepare it.").parse_args(["--data-root", str(tmp_path)])
-    assert "qmul-survface.github.io" in fetch.parser("qmul_survface", "Prepare it.").format_help()
+    args = parser("qmul_survface", "Prepare it.").parse_args(["--data-root", str(tmp_path)])
+    assert "qmul-survface.github.io" in parser("qmul_survface", "Prepare it.").format_help()
     with pytest.raises(SystemExit, match="error: QMUL-SurvFace cannot be downloaded here"):
-        fetch.run("qmul_survface", args)
+        run("qmul_survface", args)
     archive = make_zip(tmp_path / "my_tinyface.zip", TINYFACE_MEMBERS)
-    args = fetch.parser("tinyface", "").parse_args(["--data-root", str(tmp_path / "d"), "--archive", str(archive)])
+    args = parser("tinyface", "").parse_args(["--data-root", str(tmp_path / "d"), "--archive", str(archive)])
     with pytest.raises(SystemExit, match=r"error: no published checksum is known for my_tinyface.zip"):
-        fetch.run("tinyface", args)
+        run("tinyface", args)
     args.accept_unverified = True
-    assert fetch.run("tinyface", args) == tmp_path / "d" / "tinyface"
+    assert run("tinyface", args) == tmp_path / "d" / "tinyface"
     assert "TinyFace is ready in" in capsys.readouterr().out
+
+
+def test_detect_and_the_catalogue_do_not_load_the_downloader():
+    code = ("import sys, lrfr.data.detect, lrfr.data.fetch.catalogue; "
+            "print(sorted(m for m in sys.modules if m.startswith('lrfr.data.fetch')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['lrfr.data.fetch', 'lrfr.data.fetch.catalogue']"

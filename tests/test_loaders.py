@@ -28,7 +28,8 @@ from lrfr.data import (
     parse_pairs_file,
     scface_dataset,
 )
-from lrfr.data.base import read_image, resize, to_tensor
+from lrfr.data.base import read_image, to_tensor
+from lrfr.data.degrade import resize
 from tests.fixtures_data import (
     cell,
     jpeg_bytes,

@@ -15,7 +15,7 @@ from PIL import Image
 
 from lrfr.cli import main
 from lrfr.data.base import to_tensor
-from lrfr.data.synthface import SynthFace
+from lrfr.data.synthetic import SynthFace
 from lrfr.models.embedder import BackboneEmbedder, InputSpec
 from lrfr.models.pretrained.zoo import ADAFACE_FAMILY, INSIGHTFACE_FAMILY, ZOO, backbone_weights, build_embedder, zoo_table
 from lrfr.runs import RunFolder, find_runs

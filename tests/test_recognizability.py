@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from lrfr.experiments.chai2023 import recognizability_outputs
 from lrfr.losses import (
     attention_mse,
     index_diversion_loss,
@@ -36,11 +37,10 @@ from lrfr.training import (
     TrainConfig,
     Trainer,
     build_objective,
-    recognizability_outputs,
     seed_everything,
 )
 from lrfr.training.experiment import build_datasets, classes_per_stream
-from lrfr.training.recognizability import batch_ui_center
+from lrfr.training.recognizability_term import batch_ui_center
 from tests.toy import ToyFaces
 
 F64 = torch.float64

@@ -23,6 +23,7 @@ def _register_all() -> None:
     from lrfr.bench import search_eval  # noqa: F401  (registers "eval")
     from lrfr.bench import book  # noqa: F401  (registers "book")
     from lrfr.bench import dashboard  # noqa: F401  (registers "dashboard")
+    from lrfr.bench import scale  # noqa: F401  (registers "scale")
     from lrfr.bench import stats  # noqa: F401  (registers "stats")
     from lrfr.bench import embed  # noqa: F401  (registers "embed")
 

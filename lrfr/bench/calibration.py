@@ -1,4 +1,4 @@
-"""``lrfr bench calibration``: SynthFace's recognition-versus-resolution curve (see lrfr.data.calibration).
+"""``lrfr bench calibration``: SynthFace's recognition-versus-resolution curve (see lrfr.experiments.calibration).
 
 Prints the settings, then one JSON line per (probe px, kind in {synthetic, native}) with rank-1 and
 verification accuracy (%) of a quick model trained on synthetic HR identities.
@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 
 from lrfr.bench import BENCHMARKS, emit
-from lrfr.data.calibration import CalibrationConfig, measure_degradation_curve
+from lrfr.experiments.calibration import CalibrationConfig, measure_degradation_curve
 
 _SIZES = ("train_identities", "train_images", "test_identities", "probes_per_identity", "epochs", "seed",
           "input_size")

@@ -30,7 +30,7 @@ from PIL import Image
 
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.bench.train import cpu_name
-from lrfr.data.synthface import SynthFace
+from lrfr.data.synthetic import SynthFace
 from lrfr.plots.projections import project, save_projection
 from lrfr.runs import RunFolder
 

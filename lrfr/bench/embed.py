@@ -19,7 +19,7 @@ import torch
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.bench.train import cpu_name
 from lrfr.data.dlib_align import DlibAligner, import_dlib
-from lrfr.data.synthface import SynthFace
+from lrfr.data.synthetic import SynthFace
 from lrfr.models.pretrained.dlib import RESNET_FILE, dlib_embedder, model_file
 
 

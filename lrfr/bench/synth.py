@@ -13,7 +13,7 @@ from PIL import Image
 
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.bench.train import cpu_name
-from lrfr.data.synthface import SynthFace, sample_grid
+from lrfr.data.synthetic import SynthFace, sample_grid
 
 
 def _rate(work: Callable[[], object], count: int, repeats: int) -> float:

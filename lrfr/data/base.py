@@ -3,8 +3,8 @@
 A loader reads a real dataset's own layout (or the synthetic one written in it) into a list of
 :class:`FaceRecord` (the image file, identity, split and per-image metadata such as the native size,
 camera and distance). :class:`FaceDataset` turns records into training/evaluation items; resizing to
-the model's input size is the job of its transform (bicubic, antialiased), so the native size stays
-in the metadata.
+the model's input size is its job (:func:`lrfr.data.degrade.resize`), so the native size stays in the
+metadata.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from lrfr.data.degrade import resize
 
 
 class LayoutError(FileNotFoundError):
@@ -104,18 +105,10 @@ def _opened(path: Path | BinaryIO, name: str | None) -> Iterator[Image.Image]:
         yield image
 
 
-def to_tensor(image: np.ndarray) -> Tensor:
-    """uint8 ``(H, W, 3)`` -> float32 ``(3, H, W)`` in [-1, 1] (the insightface convention)."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Bicubic, antialiased resize of a ``(3, H, W)`` [-1, 1] tensor to ``size`` (no-op when already there)."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(image.shape[-2:]) == size:
-        return image
-    resized = F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
-    return resized.clamp_(-1.0, 1.0)  # bicubic overshoots at edges; keep the [-1, 1] pixel range
+def to_tensor(images: np.ndarray) -> Tensor:
+    """uint8 ``(H, W, 3)`` -> float32 ``(3, H, W)`` in [-1, 1] (the insightface convention); a batch
+    ``(N, H, W, 3)`` -> ``(N, 3, H, W)``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3).float().div(127.5).sub(1.0).contiguous()
 
 
 def cropped(image: np.ndarray, record: FaceRecord) -> np.ndarray:
@@ -129,12 +122,14 @@ def cropped(image: np.ndarray, record: FaceRecord) -> np.ndarray:
 
 class FaceDataset(Dataset):
     """Records -> ``{"image", "label", "index"}`` items, images cut to a record's ``crop`` box if it has
-    one and resized to ``input_size`` (bicubic).
+    one and resized to ``input_size`` (:func:`lrfr.data.degrade.resize`).
 
-    ``transform`` (applied to the resized float tensor) adds augmentation; ``num_classes`` counts the
-    distinct non-negative labels; ``corrupt`` lists the files a loader skipped as unreadable.
-    After :meth:`keep_in_memory` each resized image is decoded once and then served from memory
-    (before ``transform``, so augmentation stays random per epoch).
+    ``transform`` is a fixed image function applied after the resize (e.g. evaluation on synthetic LR,
+    :class:`lrfr.data.degrade.SyntheticLR`); random training augmentation is a config's ``transforms``
+    (:mod:`lrfr.data.transforms`). ``num_classes`` counts the distinct non-negative labels; ``corrupt``
+    lists the files a loader skipped as unreadable. After :meth:`keep_in_memory` each resized image is decoded once and then
+    served from memory (a copy, so that a training transform, :mod:`lrfr.data.transforms`, applied
+    after it stays random per epoch and cannot alter the kept image).
     """
 
     def __init__(
@@ -166,13 +161,37 @@ class FaceDataset(Dataset):
             image = resize(to_tensor(cropped(read_image(record.path), record)), self.input_size)
             if self._memory is not None:
                 self._memory[index] = image
+        if self._memory is not None:
+            image = image.clone()  # transforms after this must not alter the kept image
         if self.transform is not None:
-            image = self.transform(image.clone() if self._memory is not None else image)
+            image = self.transform(image)
         return {"image": image, "label": torch.tensor(record.label), "index": torch.tensor(index)}
 
     @property
     def labels(self) -> np.ndarray:
         return np.array([r.label for r in self.records], dtype=np.int64)
+
+
+class FaceArray(Dataset):
+    """In-memory uint8 images ``(N, H, W, 3)`` (and optional labels) -> ``{"image"[, "label"]}`` items,
+    each image a float ``(3, H, W)`` tensor in [-1, 1] converted when read; ``num_classes`` as
+    :class:`FaceDataset` (0 without labels)."""
+
+    def __init__(self, images: np.ndarray, labels: Sequence[int] | np.ndarray | None = None) -> None:
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images have shape {getattr(images, 'shape', None)}; expected (N, H, W, 3) uint8")
+        self.images = images
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if self.labels is not None and self.labels.shape != (len(images),):
+            raise ValueError(f"labels have shape {tuple(self.labels.shape)}; expected ({len(images)},)")
+        self.num_classes = 0 if self.labels is None else len(torch.unique(self.labels[self.labels >= 0]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        item = {"image": to_tensor(self.images[index])}
+        return item if self.labels is None else {**item, "label": self.labels[index]}
 
 
 def scan_images(folder: Path, extensions: Sequence[str] = (".jpg", ".jpeg", ".png", ".bmp")) -> list[Path]:

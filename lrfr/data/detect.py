@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from lrfr.data.align import IMAGE_EXTENSIONS, TEMPLATE_SIZE, AlignmentReport, align_folder, centre_crop, landmark_aligner
 from lrfr.data.base import read_image
-from lrfr.data.fetch import LOADER_CHECKS
+from lrfr.data.fetch.catalogue import LOADER_CHECKS
 from lrfr.io import atomic_folder
 
 WEIGHT_FILES = {"pnet": "pnet.pt", "rnet": "rnet.pt", "onet": "onet.pt"}

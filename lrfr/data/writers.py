@@ -27,7 +27,6 @@ Each image is a pure function of (seed, identity, image), so the same seed gives
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +43,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from lrfr.data.degrade import synthetic_lr
+from lrfr.data.synthetic import VERSION as SYNTHFACE_VERSION
+from lrfr.data.synthetic import SynthFace
 from lrfr.io import atomic_folder, atomic_write, write_json_atomic, write_text_atomic
 
 WRITER_VERSION = 1
@@ -59,7 +61,7 @@ MAT_HEADER = b"MATLAB 5.0 MAT-file, written by lrfr.data.writers".ljust(116)
 
 
 class Generator(Protocol):
-    """The part of :class:`lrfr.data.synthface.SynthFace` the writers use."""
+    """The part of :class:`lrfr.data.synthetic.SynthFace` the writers use."""
 
     def render_hr(self, identities: Sequence[int], images: Sequence[int], size: int = ...) -> np.ndarray: ...
     def native_lr(self, identities: Sequence[int], images: Sequence[int], heights: Sequence[int] | None = ...) -> list[np.ndarray]: ...
@@ -331,8 +333,6 @@ def render(generator: Generator, jobs: Sequence[ImageJob]) -> list[np.ndarray]:
 
 def _degrade(hr: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
     """Each HR image bicubic-downsampled to its size and back to HR size (XQLFW's resolution mixing)."""
-    from lrfr.data.synthface import synthetic_lr
-
     out = list(hr)
     sizes = np.asarray(sizes)
     for size in np.unique(sizes):
@@ -355,8 +355,6 @@ def _write_chunk(generator: Generator, root: Path, jobs: Sequence[ImageJob]) -> 
 
 def _worker_write(seed: int, root: str, jobs: Sequence[ImageJob]) -> int:
     """Process-pool entry: one generator per call (cheap), one torch thread like the serial path."""
-    from lrfr.data.synthface import SynthFace
-
     torch.set_num_threads(1)
     return _write_chunk(SynthFace(seed=seed), Path(root), jobs)
 
@@ -390,8 +388,6 @@ def write_images(
     progress = tqdm(total=len(jobs), desc="synth: writing images", unit="img")
     chunks = list(_chunks(jobs))
     if workers <= 1 or generator is not None:
-        from lrfr.data.synthface import SynthFace
-
         generator = generator or SynthFace(seed=seed)
         with one_torch_thread():
             for chunk in chunks:
@@ -401,13 +397,6 @@ def write_images(
             for done in pool.map(_worker_write, [seed] * len(chunks), [str(root)] * len(chunks), chunks):
                 progress.update(done)
     progress.close()
-
-
-def generator_version() -> str:
-    """SynthFace's source hash: files written by another generator version differ."""
-    from lrfr.data import synthface
-
-    return hashlib.sha256(Path(synthface.__file__).read_bytes()).hexdigest()[:16]
 
 
 def write_synthetic(
@@ -437,7 +426,7 @@ def write_synthetic(
             _write_side_files(plan, staging)
         manifest = {
             "generator": "SynthFace",
-            "generator_version": generator_version() if generator is None else type(generator).__name__,
+            "generator_version": SYNTHFACE_VERSION if generator is None else type(generator).__name__,
             "writer_version": WRITER_VERSION,
             "preset": preset if isinstance(preset, str) else "custom",
             "sizes": asdict(sizes),

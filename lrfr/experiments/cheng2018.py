@@ -55,7 +55,7 @@ from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits, verdict
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
-from lrfr.training.recognizability import eval_mode
+from lrfr.models.modes import eval_mode
 
 LAMBDA_SR = 0.003  # Sec. 3 (I): "We set lambda_sr = 0.003 by cross-validation"
 NATIVE, SYNTHETIC = "nat", "syn"  # the two data streams (Fig. 2: blue and orange branch)

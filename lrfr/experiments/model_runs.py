@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import Tensor, nn
+from torch import nn
 
 from lrfr.data.align import REPORT_FILE
 from lrfr.data.base import FaceDataset, FaceRecord, LayoutError
-from lrfr.data.fetch import digests
+from lrfr.data.fetch.download import digests
 from lrfr.data.loaders import (
     load_folder, load_pairs, load_scface, load_survface_identification, load_survface_verification, load_tinyface_test,
     load_unlabelled,
@@ -31,21 +31,6 @@ from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.runs import RunFolder
 
 EMBEDDING_SET = "images"
-
-
-class SpecApplied(nn.Module):
-    """An Embedder as a plain model of lrfr images ``(B, 3, H, W) -> (B, D)``: its input spec applied in
-    ``forward``, ``input_size`` the spec's. The form in which the extraction path and the benchmark
-    protocols take a model until they take Embedders themselves (issue 16); flip fusion stays theirs
-    (mirroring commutes with the spec's resize, channel order and normalisation)."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        super().__init__()
-        self.embedder = embedder
-        self.input_size = embedder.spec.size
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.embedder(self.embedder.spec.prepare(images))
 
 
 def _tinyface(root: Path) -> list[FaceRecord]:
@@ -142,10 +127,7 @@ def embed_to_run(
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose another run folder")
     dataset = FaceDataset(list(records), embedder.spec.size)
-    extracted = extract_embeddings(
-        SpecApplied(embedder), dataset, batch_size=batch_size, num_workers=num_workers, flip_fusion=embedder.flip_fusion,
-        desc="embed",
-    )
+    extracted = extract_embeddings(embedder, dataset, batch_size=batch_size, num_workers=num_workers, desc="embed")
     run = RunFolder.create(out.parent, out.name, config, seed=0)
     metadata: dict[str, Any] = {
         "path": np.array([str(r.path) for r in records], dtype=object),
@@ -171,10 +153,9 @@ def evaluate_to_run(
     out = Path(out)
     run = RunFolder.create(out.parent, out.name, config, seed=0, exist_ok=True)
     rows: list[Row] = []
-    model = SpecApplied(embedder)
     for name in benchmarks:
         root = Path(data_root) / name
         check_alignment(root, embedder)
-        rows += BENCHMARKS[name](model, root, run, embedder.flip_fusion, batch_size)
+        rows += BENCHMARKS[name](embedder, root, run, embedder.flip_fusion, batch_size)
         run.write_metrics({"rows": rows})
     return rows

@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from lrfr.data import DATASETS
-from lrfr.data.calibration import FaceTensors, to_tensor
-from lrfr.data.synthface import SynthFace, synthetic_lr
+from lrfr.data.base import FaceArray
+from lrfr.data.degrade import resize, synthetic_lr
+from lrfr.data.synthetic import SynthFace
 from lrfr.experiments.workflow import cached_run
 from lrfr.protocols import extract_embeddings, ui_center
 from lrfr.training import (
@@ -81,21 +80,8 @@ class ToyEmbedding:
         return {"easy": float(cosine[~self.hard].mean()), "hard": float(cosine[self.hard].mean())}
 
 
-class UnlabelledFaces(Dataset):
-    """In-memory unlabelled stream: items ``{"image": (3, H, W) float in [-1, 1]}``."""
-
-    def __init__(self, images: np.ndarray) -> None:
-        self.images = to_tensor(images)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"image": self.images[index]}
-
-
 @DATASETS.register("toy_embedding_faces")
-def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7) -> FaceTensors:
+def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7) -> FaceArray:
     """The labelled toy set (dataset ``"toy_embedding_faces"``): easy IDs clean, hard IDs native LR."""
     generator = SynthFace(seed=seed, similar_fraction=0.0)
     ids = np.repeat(np.arange(NUM_IDENTITIES), images_per_identity)
@@ -105,14 +91,14 @@ def toy_faces(seed: int = 0, images_per_identity: int = 16, hard_height: int = 7
     hard = np.isin(ids, HARD_IDS)
     native = generator.camera_chain(hr[hard], ids[hard], imgs[hard], heights=np.full(hard.sum(), hard_height))
     images[hard] = synthetic_lr(np.stack(native), INPUT_SIZE)
-    return FaceTensors(images, ids)
+    return FaceArray(images, ids)
 
 
 @DATASETS.register("toy_embedding_ui")
-def toy_ui(seed: int = 0, count: int = 64) -> UnlabelledFaces:
+def toy_ui(seed: int = 0, count: int = 64) -> FaceArray:
     """The UI stream (dataset ``"toy_embedding_ui"``): SynthFace UIs (4-12 px) up-sampled to 32 px."""
-    faces = SynthFace(seed=seed).render_ui(np.arange(count))  # read-only arrays of 4..12 px
-    return UnlabelledFaces(np.concatenate([synthetic_lr(face[None].copy(), INPUT_SIZE) for face in faces]))
+    faces = SynthFace(seed=seed).render_ui(np.arange(count))  # 4..12 px
+    return FaceArray(np.stack([resize(face, INPUT_SIZE) for face in faces]))
 
 
 def toy_config(
@@ -157,8 +143,8 @@ def toy_embedding_experiment(
                         ui_images=ui_images, batch_size=batch_size)
     run, objective = cached_run(config, root)
     faces = toy_faces(seed, images_per_identity)
-    points = extract_embeddings(objective.backbone, faces.images, progress=False).embeddings
-    ui_points = extract_embeddings(objective.backbone, toy_ui(seed, ui_images).images, progress=False).embeddings
+    points = extract_embeddings(objective.backbone, faces, progress=False).embeddings
+    ui_points = extract_embeddings(objective.backbone, toy_ui(seed, ui_images), progress=False).embeddings
     labels = faces.labels.numpy()
     return ToyEmbedding(
         method=method, points=points, labels=labels, hard=np.isin(labels, HARD_IDS),

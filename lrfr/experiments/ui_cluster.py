@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
-import torch
 
-from lrfr.data.base import FaceRecord, read_image, resize, to_tensor
+from lrfr.data.base import FaceRecord, read_image
+from lrfr.data.degrade import synthetic_lr
 from lrfr.data.loaders import load_folder, load_pairs, load_scface, load_tinyface_test, load_unlabelled
-from lrfr.data.synthface import synthetic_lr
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.identification import evaluate_identification
 from lrfr.training.config import DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TrainConfig
@@ -109,15 +108,8 @@ def sample_images(records: Sequence[FaceRecord], count: int, seed: int = 0) -> l
 
 
 def synthetic_lr_images(images: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
-    """Bicubic down-sampling (PIL-like antialiasing) of square HR images to ``size`` x ``size``."""
+    """Bicubic down-sampling (:func:`lrfr.data.degrade.synthetic_lr`) of square HR images to ``size`` x ``size``."""
     return list(synthetic_lr(np.stack(images), size))
-
-
-def embed_images(objective: Objective, images: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
-    """(N, D) unit embeddings of in-memory uint8 images, resized to the backbone input (bicubic)."""
-    size = objective.backbone.input_size
-    tensor = torch.stack([resize(to_tensor(image), size) for image in images])
-    return extract_embeddings(objective.backbone, tensor, batch_size=batch_size, progress=False).embeddings
 
 
 def probe_gallery_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -151,10 +143,10 @@ def synthetic_vs_native_rank1(
     native one, as SynLR-MF2 (MegaFace2) did in the paper.
     """
     probe_records, gallery_records = native
-    native_probe = embed_images(objective, [read_image(r.path) for r in probe_records])
-    native_gallery = embed_images(objective, [read_image(r.path) for r in gallery_records])
+    native_probe = _embed(objective, probe_records)
+    native_gallery = _embed(objective, gallery_records)
     labels = np.array([r.label for r in hr_records])
-    synthetic = embed_images(objective, synthetic_lr_images([read_image(r.path) for r in hr_records], size))
+    synthetic = _embed(objective, hr_records, size)  # read at ``size`` px, resized to the model input
     probe, gallery = probe_gallery_split(labels, seed)
     results = {
         "native LR": evaluate_identification(
@@ -168,6 +160,10 @@ def synthetic_vs_native_rank1(
         name: {**{f"rank-{r}": 100 * v for r, v in result.cmc.items()}, "mAP": 100 * result.mean_average_precision}
         for name, result in results.items()
     }
+
+
+def _embed(objective: Objective, records: Sequence[FaceRecord], read_size: int | None = None) -> np.ndarray:
+    return extract_embeddings(objective.backbone, records, input_size=read_size, progress=False).embeddings
 
 
 def bimodality_coefficient(values: np.ndarray) -> float:

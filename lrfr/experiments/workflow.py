@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lrfr.data.base import FaceDataset, FaceRecord, image_size
-from lrfr.data.writers import PRESETS, generator_version, write_synthetic
-from lrfr.protocols.embeddings import ExtractedEmbeddings, extract_embeddings
+from lrfr.data.base import FaceRecord, image_size
+from lrfr.data.synthetic import VERSION as SYNTHFACE_VERSION
+from lrfr.data.writers import PRESETS, write_synthetic
 from lrfr.runs import RunFolder
 from lrfr.training.config import ExperimentConfig
 from lrfr.training.experiment import run_experiment
@@ -52,7 +52,7 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
             f"{root} holds the synthetic preset {found[0]!r} with seed {found[1]!r}; expected preset {preset!r} "
             f"with seed {seed}: choose another data root or remove that folder"
         )
-    version = generator_version()
+    version = SYNTHFACE_VERSION
     if manifest.get("generator_version") != version:
         print(f"{root} was written by SynthFace version {manifest.get('generator_version')}; writing it again "
               f"with version {version}")
@@ -90,13 +90,19 @@ def data_version(root: str | Path) -> str | None:
 def cached_run(config: ExperimentConfig, results: str | Path) -> tuple[RunFolder, Objective]:
     """Train ``config`` in ``results/<name>-<hash>`` unless that run is complete; return it and its model.
 
-    The trained model is in eval mode. A complete run (its last checkpoint is the final epoch) is
-    loaded, not re-trained.
+    The folder's identity is its recorded config: an existing folder must hold ``config.json`` with this
+    very config (anything else is a :class:`~lrfr.runs.RunFolderError`, never an adoption of the
+    checkpoints it holds). It is complete when it holds the checkpoint of the final epoch (checkpoints
+    are numbered by epochs done); a complete run is loaded, an incomplete one resumes from its last
+    checkpoint. The model is returned in eval mode.
     """
     named = ExperimentConfig.from_dict({**config.to_dict(), "name": f"{config.name}-{config_hash(config)}"})
     path = Path(results) / named.name
-    if path.is_dir() and RunFolder.open(path).latest_checkpoint() == named.train.epochs - 1:
-        return RunFolder.open(path), load_model(path, named)
+    if path.exists():
+        run = RunFolder.open(path)
+        run.check_identity(named.to_dict(), named.train.seed)
+        if run.latest_checkpoint() == named.train.epochs:
+            return run, load_model(path, named)
     run, objective = run_experiment(named, results, resume=True)
     return run, objective.eval()
 
@@ -126,14 +132,6 @@ def _head_classes(weights: dict[str, torch.Tensor], head: str) -> int:
 def _stream_classes(config: ExperimentConfig, classes: dict[str, int]) -> dict[str, int]:
     """Number of classes per data stream, as the heads sized by a stream name recorded them."""
     return {spec.num_classes: classes[name] for name, spec in config.model.heads.items() if isinstance(spec.num_classes, str)}
-
-
-def embed(
-    objective: Objective, records: Sequence[FaceRecord], *, batch_size: int = 256, desc: str = "embed"
-) -> ExtractedEmbeddings:
-    """Backbone embeddings of ``records`` (images resized to the backbone's input size, bicubic)."""
-    dataset = FaceDataset(records, objective.backbone.input_size)
-    return extract_embeddings(objective.backbone, dataset, batch_size=batch_size, desc=desc)
 
 
 def native_heights(records: Sequence[FaceRecord]) -> np.ndarray:

@@ -29,7 +29,7 @@ from lrfr.losses.feature_distances import (
 )
 from lrfr.losses.margin_heads import ArcFace, CosFace, CurricularFace, MVSoftmax, NormFace, SoftmaxHead
 from lrfr.losses.pixel import pixel_loss
-from lrfr.losses.recognizability import (
+from lrfr.losses.recognizability_index import (
     RecognizabilityTerms,
     attention_mse,
     index_diversion_loss,

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from lrfr.models.modes import eval_mode
 from lrfr.registry import Registry
 
 Size = tuple[int, int]
@@ -161,9 +162,8 @@ class Backbone(nn.Module):
     @torch.no_grad()
     def _probe_feature_map(self) -> tuple[int, Size]:
         """Channels and spatial size of the last feature map, from a dry run on zeros (eval mode)."""
-        was_training = self.body.training
-        probe = self.body.eval()(torch.zeros(1, 3, *self.input_size))
-        self.body.train(was_training)
+        with eval_mode(self.body):
+            probe = self.body(torch.zeros(1, 3, *self.input_size))
         return probe.shape[1], (probe.shape[2], probe.shape[3])
 
     def features(self, images: Tensor) -> Tensor:

@@ -6,7 +6,7 @@
 - :class:`PerceptibilityAttention` (Sec. 3.4): CBAM attention (Woo et al. 2018), channel then
   spatial, on the feature map, then one fully connected layer to the attended embedding ``v_attn``.
 
-Their losses are in :mod:`lrfr.losses.recognizability`.
+Their losses are in :mod:`lrfr.losses.recognizability_index`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One protocol function per low-resolution benchmark, each returning a tidy table.
 
-Every function takes an embedder (a :class:`~lrfr.models.Backbone`, or a function mapping a
-sequence of :class:`~lrfr.data.base.FaceRecord` to an (N, D) array) and a loaded dataset, and
+Every function takes a model (an :class:`~lrfr.models.embedder.Embedder` or a backbone, run by
+:func:`~lrfr.protocols.embeddings.extract_embeddings`), or a function mapping a sequence of
+:class:`~lrfr.data.base.FaceRecord` to an (N, D) array, and a loaded dataset, and
 returns a list of rows ``{"benchmark", "setting", "metric", "value"}`` (value in [0, 1]); the
 SCface split protocol adds a ``"split"`` key (the split index, or "mean" / "std").
 
@@ -18,15 +19,17 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.base import FaceRecord
 from lrfr.data.loaders import PairSet, SCFaceSet, SurvFaceIdentification, SurvFaceVerification, TinyFaceTest
+from lrfr.models.embedder import Embedder
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.identification import evaluate_identification
 from lrfr.protocols.open_set import SURVFACE_FARS, SURVFACE_FPIRS, identity_templates, open_set_identification
 from lrfr.protocols.verification import auc, kfold_accuracy, pair_scores, tpr_at_far
 from lrfr.runs import RunFolder
 
-Embedder = Callable[[Sequence[FaceRecord]], np.ndarray]
+RecordEmbedder = Callable[[Sequence[FaceRecord]], np.ndarray]
+Model = Embedder | nn.Module
 Row = dict[str, Any]
 TINYFACE_RANKS = (1, 5, 20, 50)
 SCFACE_SUBJECTS, SCFACE_TEST_SUBJECTS = 130, 80
@@ -39,24 +42,14 @@ class BenchmarkError(ValueError):
 # ----------------------------------------------------------------------------- embedding, cached
 
 
-def model_embedder(model: nn.Module, *, flip_fusion: bool = False, batch_size: int = 256) -> Embedder:
-    """Records -> (N, D) unit embeddings by ``model``, images resized to ``model.input_size`` (bicubic)."""
-    input_size = getattr(model, "input_size", None)
-    if input_size is None:
-        raise BenchmarkError(f"{type(model).__name__} has no input_size; expected an lrfr Backbone")
-
-    def embed(records: Sequence[FaceRecord]) -> np.ndarray:
-        dataset = FaceDataset(records, input_size)
-        extracted = extract_embeddings(model, dataset, batch_size=batch_size, flip_fusion=flip_fusion, progress=False)
-        return extracted.embeddings
-
-    return embed
-
-
-def as_embedder(embed: Embedder | nn.Module, flip_fusion: bool, batch_size: int) -> Embedder:
-    """A model wrapped by :func:`model_embedder`; a function as is (flip fusion is then its own business)."""
+def as_embedder(embed: RecordEmbedder | Model, flip_fusion: bool, batch_size: int) -> RecordEmbedder:
+    """A model (:class:`~lrfr.models.embedder.Embedder` or backbone) as a function of records, through
+    :func:`~lrfr.protocols.embeddings.extract_embeddings`; a function of records as is (flip fusion is
+    then its own business)."""
     if isinstance(embed, nn.Module):
-        return model_embedder(embed, flip_fusion=flip_fusion, batch_size=batch_size)
+        return lambda records: extract_embeddings(
+            embed, records, batch_size=batch_size, flip_fusion=flip_fusion, progress=False
+        ).embeddings
     if flip_fusion:
         raise BenchmarkError("flip_fusion=True needs a model; an embedding function must fuse flips itself")
     if not callable(embed):
@@ -65,7 +58,7 @@ def as_embedder(embed: Embedder | nn.Module, flip_fusion: bool, batch_size: int)
 
 
 def embed_records(
-    embed: Embedder, records: Sequence[FaceRecord], name: str, run: RunFolder | None = None
+    embed: RecordEmbedder, records: Sequence[FaceRecord], name: str, run: RunFolder | None = None
 ) -> np.ndarray:
     """(N, D) embeddings of ``records``: read from ``run``'s set ``name`` if saved, else computed (and saved)."""
     if not records:
@@ -99,7 +92,7 @@ def _row(benchmark: str, setting: str, metric: str, value: float) -> Row:
 
 
 def evaluate_tinyface(
-    embed: Embedder | nn.Module,
+    embed: RecordEmbedder | Model,
     data: TinyFaceTest,
     *,
     ranks: Sequence[int] = TINYFACE_RANKS,
@@ -131,7 +124,7 @@ def evaluate_tinyface(
 
 
 def _scface_rank1(
-    embedder: Embedder,
+    embedder: RecordEmbedder,
     mugshots: Sequence[FaceRecord],
     probes: Sequence[FaceRecord],
     group: str,
@@ -155,7 +148,7 @@ def _scface_rank1(
 
 
 def evaluate_scface(
-    embed: Embedder | nn.Module,
+    embed: RecordEmbedder | Model,
     data: SCFaceSet,
     *,
     run: RunFolder | None = None,
@@ -191,7 +184,7 @@ def scface_splits(
 
 
 def evaluate_scface_splits(
-    fine_tune: Callable[[tuple[str, ...]], Embedder | nn.Module],
+    fine_tune: Callable[[tuple[str, ...]], RecordEmbedder | Model],
     data: SCFaceSet,
     splits: Sequence[tuple[Sequence[str], Sequence[str]]],
     *,
@@ -219,9 +212,9 @@ def evaluate_scface_splits(
     return _split_rows(per_split)
 
 
-def _lazy_embedder(make: Callable[[], Embedder]) -> Embedder:
+def _lazy_embedder(make: Callable[[], RecordEmbedder]) -> RecordEmbedder:
     """An embedder built by ``make`` on its first use only (so cached splits skip fine-tuning)."""
-    made: list[Embedder] = []
+    made: list[RecordEmbedder] = []
 
     def embed(records: Sequence[FaceRecord]) -> np.ndarray:
         if not made:
@@ -250,7 +243,7 @@ def _split_rows(per_split: Sequence[dict[str, float]]) -> list[Row]:
 
 
 def evaluate_survface(
-    embed: Embedder | nn.Module,
+    embed: RecordEmbedder | Model,
     verification: SurvFaceVerification,
     identification: SurvFaceIdentification,
     *,
@@ -281,7 +274,7 @@ def evaluate_survface(
 
 
 def evaluate_pairs(
-    embed: Embedder | nn.Module,
+    embed: RecordEmbedder | Model,
     data: PairSet,
     benchmark: str = "LFW",
     *,

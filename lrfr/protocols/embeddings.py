@@ -1,18 +1,29 @@
-"""Embedding extraction: run a backbone over images and return L2-normalised embeddings."""
+"""Embedding extraction: stream images through an embedder and keep only the embeddings.
+
+:func:`image_batches` is the one path by which images reach a model: a ``Dataset`` (or face records,
+read as a :class:`~lrfr.data.base.FaceDataset`) goes through a ``DataLoader`` in bounded batches, with
+worker processes and pinned memory on a GPU, so that no more than a few batches of images are ever
+in memory, whatever the size of the set. :func:`extract_embeddings` runs an
+:class:`~lrfr.models.embedder.Embedder` (or a backbone) over them; its result holds the (N, D)
+embeddings, their norms and the labels, and nothing per image besides.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.models.embedder import Embedder, as_embedder
+
+Images = Dataset | DataLoader | Tensor | Sequence[FaceRecord]
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _SAMPLE_FORMS = "a Tensor image, a tuple (image, label, ...), or a dict with 'image' and optionally 'label'"
 
@@ -33,54 +44,77 @@ class ExtractedEmbeddings:
 
 
 def extract_embeddings(
-    model: nn.Module,
-    images: Dataset | DataLoader | Tensor,
+    model: Embedder | nn.Module,
+    images: Images,
     *,
     batch_size: int = 256,
-    device: torch.device | str | None = None,
-    flip_fusion: bool = False,
+    num_workers: int = 0,
+    input_size: int | tuple[int, int] | None = None,
+    flip_fusion: bool | None = None,
     progress: bool = True,
     desc: str = "extract",
-    num_workers: int = 0,
 ) -> ExtractedEmbeddings:
-    """Embed ``images`` with ``model`` ((B, C, H, W) -> (B, D) unnormalised embeddings).
+    """Embed ``images`` with ``model``: an :class:`~lrfr.models.embedder.Embedder`, or a backbone (any
+    ``nn.Module`` mapping lrfr images (B, 3, H, W) to (B, D), wrapped by
+    :class:`~lrfr.models.embedder.BackboneEmbedder`).
 
-    ``images`` is a (N, C, H, W) tensor, a Dataset whose items are a Tensor image (C, H, W), a tuple
-    (image, label, ...) or a dict with "image" and optionally "label", or a DataLoader whose
-    batches take the same forms (its own batch size and workers are used; ``batch_size`` and
-    ``num_workers`` apply to the other inputs). Order is preserved. The model runs in eval mode
-    under ``torch.inference_mode`` on ``device`` (default: where its parameters are); each
-    module's train/eval mode is restored afterwards. ``flip_fusion`` embeds
-    normalise(f(x) + f(x flipped along the width)), the AdaFace/insightface convention.
+    ``images``: see :func:`image_batches`; face records are read at ``input_size`` (default: the
+    embedder's input size) and the embedder resizes whatever it gets to its own. Order is preserved.
+    ``flip_fusion`` None uses the embedder's own setting. Each module's train/eval mode is restored.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size {batch_size!r} is not valid; expected an int >= 1")
-    device = torch.device(device) if device is not None else _model_device(model)
-    batches = _batches(images, batch_size, num_workers)
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        with torch.inference_mode(), tqdm(batches, desc=desc, unit="batch", disable=not progress) as bar:
-            embedded, labels = _embed_all(model, bar, device, flip_fusion)
-    finally:
-        for module, training in modes.items():
-            module.training = training
-    norms = torch.linalg.vector_norm(embedded, dim=1)
+    embedder = as_embedder(model)
+    if _is_records(images):
+        size = input_size or embedder.spec.size
+        if size is None:
+            raise ValueError("the model has no input size; pass input_size to read face records")
+        images = FaceDataset(images, size)
+    batches = image_batches(images, batch_size=batch_size, num_workers=num_workers, device=embedder.device)
+    embedded: list[Tensor] = []
+    norms: list[Tensor] = []
+    labels: list[Tensor] = []
+    for batch, batch_labels in tqdm(batches, desc=desc, unit="batch", disable=not progress):
+        unit, norm = embedder.embed(batch, flip_fusion)
+        embedded.append(unit.cpu())
+        norms.append(norm.cpu())
+        if batch_labels is not None:
+            labels.append(batch_labels)
+    if not sum(len(batch) for batch in embedded):
+        raise ValueError("images is empty; expected at least one image")
+    if labels and len(labels) != len(embedded):
+        raise ValueError("some batches have labels and some do not; expected all or none")
     return ExtractedEmbeddings(
-        embeddings=F.normalize(embedded, dim=1).numpy(),
-        norms=norms.numpy(),
-        labels=None if labels is None else labels.numpy(),
+        embeddings=torch.cat(embedded).numpy(),
+        norms=torch.cat(norms).numpy(),
+        labels=torch.cat(labels).numpy() if labels else None,
     )
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); CPU for a stateless model."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+def image_batches(
+    images: Dataset | DataLoader | Tensor,
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """``(images (B, C, H, W) on device, labels (B,) int64 on the CPU or None)`` in the input's order.
+
+    ``images``: a (N, C, H, W) tensor (split into batches), a Dataset whose items are a Tensor image
+    (C, H, W), a tuple (image, label, ...) or a dict with "image" and optionally "label" (read by a
+    ``DataLoader`` with ``batch_size``, ``num_workers`` worker processes and, for a CUDA ``device``,
+    pinned memory), or a DataLoader whose batches take the same forms (its own batching is used).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r} is not valid; expected an int >= 1")
+    device = torch.device(device)
+    for batch, labels in _checked_batches(_batches(images, batch_size, num_workers, device.type == "cuda")):
+        yield batch.to(device, non_blocking=True), labels
 
 
-def _batches(images: Dataset | DataLoader | Tensor, batch_size: int, num_workers: int) -> Iterable[Any]:
+def _is_records(images: object) -> bool:
+    return isinstance(images, (list, tuple)) and all(isinstance(record, FaceRecord) for record in images)
+
+
+def _batches(images: Dataset | DataLoader | Tensor, batch_size: int, num_workers: int, pin: bool) -> Iterable[Any]:
     """Batches in the input's order, in one of the sample forms."""
     if isinstance(images, Tensor):
         if images.ndim != 4:
@@ -90,9 +124,11 @@ def _batches(images: Dataset | DataLoader | Tensor, batch_size: int, num_workers
         return images
     if isinstance(images, Dataset):
         return DataLoader(
-            images, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+            images, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate, pin_memory=pin
         )
-    raise TypeError(f"images has type {type(images).__name__}; expected a Tensor, Dataset or DataLoader")
+    raise TypeError(
+        f"images has type {type(images).__name__}; expected a Tensor, Dataset or DataLoader (or face records)"
+    )
 
 
 def _split(sample: Any) -> tuple[Any, Any]:
@@ -117,23 +153,6 @@ def _collate(samples: list[Any]) -> tuple[Tensor, Tensor | None]:
     return images, labels
 
 
-def _embed_all(
-    model: nn.Module, batches: Iterable[Any], device: torch.device, flip_fusion: bool
-) -> tuple[Tensor, Tensor | None]:
-    """Concatenated (N, D) float32 CPU embeddings and (N,) int64 labels (None if unlabelled)."""
-    embedded: list[Tensor] = []
-    labels: list[Tensor] = []
-    for images, batch_labels in _checked_batches(batches):
-        embedded.append(_embed(model, images.to(device, non_blocking=True), flip_fusion).cpu())
-        if batch_labels is not None:
-            labels.append(batch_labels)
-    if not sum(len(batch) for batch in embedded):
-        raise ValueError("images is empty; expected at least one image")
-    if labels and len(labels) != len(embedded):
-        raise ValueError("some batches have labels and some do not; expected all or none")
-    return torch.cat(embedded), torch.cat(labels) if labels else None
-
-
 def _checked_batches(batches: Iterable[Any]) -> Iterator[tuple[Tensor, Tensor | None]]:
     """Each batch as a (B, C, H, W) tensor and (B,) int64 labels or None."""
     for batch in batches:
@@ -150,20 +169,3 @@ def _checked_batches(batches: Iterable[Any]) -> Iterator[tuple[Tensor, Tensor | 
                 )
             labels = labels.long()
         yield images, labels
-
-
-def _embed(model: nn.Module, images: Tensor, flip_fusion: bool) -> Tensor:
-    """Unnormalised (B, D) embeddings, summed over the image and its mirror with flip fusion."""
-    embedded = _forward(model, images).float()
-    return embedded + _forward(model, images.flip(-1)).float() if flip_fusion else embedded
-
-
-def _forward(model: nn.Module, images: Tensor) -> Tensor:
-    output = model(images)
-    if not isinstance(output, Tensor) or output.ndim != 2 or output.shape[0] != images.shape[0]:
-        got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-        count = images.shape[0]
-        raise ValueError(
-            f"model output is {got} for a batch of {count} images; expected a ({count}, D) tensor"
-        )
-    return output

@@ -16,8 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from lrfr.models import BackboneOutput
+from lrfr.models.modes import eval_mode
+from lrfr.protocols.embeddings import image_batches
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
 """``(embeddings (B, D) unnormalised, indices (B,) of those images in the input) -> (B,)`` scores, each
@@ -26,12 +29,15 @@ depending on its own row only (e.g. ``lambda e, i: head.cosine(e)[torch.arange(l
 
 def grad_cam(
     backbone: nn.Module,
-    images: Tensor,
+    images: Dataset | Tensor,
     targets: Tensor | np.ndarray | ScoreFunction,
     layer: nn.Module | None = None,
     batch_size: int = 64,
+    num_workers: int = 0,
 ) -> np.ndarray:
-    """(N, H, W) float32 Grad-CAM maps in [0, 1] of ``images`` (N, C, H, W) (Chai et al. 2023, Fig. 5).
+    """(N, H, W) float32 Grad-CAM maps in [0, 1] of ``images`` (Chai et al. 2023, Fig. 5): a Dataset
+    of images at the backbone's input, or a (N, C, H, W) tensor, streamed in batches by
+    :func:`~lrfr.protocols.embeddings.image_batches` (only the maps are kept).
 
     ``targets``: (N, D) vectors (score ``cos(embedding_i, targets_i)``) or a :data:`ScoreFunction`,
     called once per batch of up to ``batch_size`` images. For Fig. 5 with class prototypes:
@@ -41,21 +47,16 @@ def grad_cam(
     in eval mode (batch-norm statistics fixed, so each score depends on its own image only); every
     module's mode is restored and no parameter gradient is accumulated.
     """
-    if not isinstance(images, Tensor) or images.ndim != 4:
-        raise ValueError(f"images is {getattr(images, 'shape', type(images).__name__)}; expected (N, C, H, W)")
     score = _score_function(targets, len(images))
-    device = next(iter(backbone.parameters()), images).device
-    modes = {module: module.training for module in backbone.modules()}
-    backbone.eval()
-    try:
-        maps = [
-            _batch_cam(backbone, images[start:start + batch_size].to(device), score, start, layer)
-            for start in range(0, len(images), batch_size)
-        ]
-    finally:
-        for module, training in modes.items():
-            module.training = training
-    return torch.cat(maps).cpu().numpy() if maps else np.zeros((0, *images.shape[2:]), np.float32)
+    device = next(backbone.parameters()).device
+    maps, start = [], 0
+    with eval_mode(backbone):
+        for batch, _ in image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device):
+            maps.append(_batch_cam(backbone, batch, score, start, layer).cpu())
+            start += len(batch)
+    if not maps:
+        raise ValueError("images is empty; expected at least one image")
+    return torch.cat(maps).numpy()
 
 
 def _score_function(targets: Tensor | np.ndarray | ScoreFunction, count: int) -> ScoreFunction:

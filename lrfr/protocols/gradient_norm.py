@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from lrfr.data.resolution import down_up
-from lrfr.training.recognizability import eval_mode
+from lrfr.models.modes import eval_mode
 
 REDUCTIONS = ("sum", "total")
 

@@ -21,7 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
+from lrfr.models.modes import eval_mode
+from lrfr.protocols.embeddings import image_batches
 from lrfr.protocols.search import as_embeddings, as_labels, normalised
 
 
@@ -78,15 +81,18 @@ def certainty_ratio(
 
 def ser_fiq(
     model: nn.Module,
-    images: Tensor,
+    images: Dataset | Tensor,
     dropout: nn.Module | Sequence[nn.Module],
     *,
     passes: int = 100,
     batch_size: int = 64,
+    num_workers: int = 0,
     seed: int = 0,
 ) -> np.ndarray:
-    """(N,) SER-FIQ quality of ``images`` (N, C, H, W): ``passes`` forward passes with only the
-    ``dropout`` submodule(s) in train mode (the rest in eval), scored as in the module docstring.
+    """(N,) SER-FIQ quality of ``images`` (a Dataset of images at the model's input, or a (N, C, H, W)
+    tensor; streamed in batches by :func:`~lrfr.protocols.embeddings.image_batches`): ``passes`` forward
+    passes with only the ``dropout`` submodule(s) in train mode (the rest in eval), scored as in the
+    module docstring.
 
     Seeded (the global RNG is left untouched); every module's mode is restored afterwards.
     """
@@ -96,21 +102,13 @@ def ser_fiq(
         raise ValueError("dropout must be one or more submodules of model (the layers kept stochastic)")
     if not isinstance(passes, int) or passes < 2:
         raise ValueError(f"passes {passes!r} is not valid; expected an int >= 2")
-    if not isinstance(images, Tensor) or images.ndim != 4:
-        raise ValueError(f"images is {getattr(images, 'shape', type(images).__name__)}; expected a (N, C, H, W) tensor")
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    for module in stochastic:
-        module.train()
-    device = next(iter(model.parameters()), images).device
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            qualities = [_ser_fiq_batch(model, batch.to(device), passes) for batch in images.split(batch_size)]
-    finally:
-        for module, training in modes.items():
-            module.training = training
-    return torch.cat(qualities).cpu().numpy()
+    device = next(model.parameters()).device
+    batches = image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device)
+    with eval_mode(model, stochastic=stochastic), torch.no_grad(), \
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        qualities = [_ser_fiq_batch(model, batch, passes).cpu() for batch, _ in batches]
+    return torch.cat(qualities).numpy()
 
 
 def _ser_fiq_batch(model: nn.Module, images: Tensor, passes: int) -> Tensor:

@@ -1,6 +1,7 @@
 """One training loop for every chapter (see :mod:`lrfr.training.trainer`)."""
 
 from lrfr.training.config import (
+    ConfigError,
     DataSpec,
     ExperimentConfig,
     HeadSpec,
@@ -9,6 +10,7 @@ from lrfr.training.config import (
     ScheduleConfig,
     TermSpec,
     TrainConfig,
+    TransformSpec,
 )
 from lrfr.training.experiment import run_experiment
 from lrfr.training.objective import (
@@ -23,13 +25,13 @@ from lrfr.training.objective import (
     build_objective,
     load_pretrained,
 )
-from lrfr.training.recognizability import RecognizabilityTerm, recognizability_outputs
+from lrfr.training.recognizability_term import RecognizabilityTerm
 from lrfr.training.rng import seed_everything
 from lrfr.training.trainer import NonFiniteLossError, Trainer
 
 __all__ = [
-    "ClassificationTerm", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
+    "ClassificationTerm", "ConfigError", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
     "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "RecognizabilityTerm",
-    "SR_NETWORKS", "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer",
-    "build_objective", "load_pretrained", "recognizability_outputs", "run_experiment", "seed_everything",
+    "SR_NETWORKS", "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer", "TransformSpec",
+    "build_objective", "load_pretrained", "run_experiment", "seed_everything",
 ]

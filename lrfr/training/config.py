@@ -1,37 +1,61 @@
-"""Every setting of a training run, as plain dataclasses that round-trip through JSON.
+"""Every setting of a training run, validated on construction and round-tripping through JSON.
 
 An :class:`ExperimentConfig` is what a chapter (or ``lrfr train --config``) hands to the trainer:
 the loop settings (:class:`TrainConfig`), the model and its composed loss (:class:`ModelSpec`) and
-the data streams (:class:`DataSpec` per stream). Unknown keys are rejected with the list of valid ones,
-so a typo in a papermill parameter fails loudly instead of being ignored.
+the data streams (:class:`DataSpec` per stream, each with its training :class:`TransformSpec` list).
+
+The classes are pydantic dataclasses: every value is checked when a config is built or a field is
+assigned, strictly (``"3"`` is not an int, ``"no"`` is not a bool; an int is accepted where a float
+is expected) and against its range (``epochs >= 1``, ``batch_size >= 1``, ``lr > 0``, ...); unknown
+keys are rejected. :func:`from_dict` (and ``ExperimentConfig.from_dict`` / ``from_json``) reports every
+problem at once as a :class:`ConfigError` naming the key path, e.g. ``config.train.epochs``, before
+anything is built or written. Registry names (backbone, head, term, dataset, transform) are checked
+when the run is built, which also happens before its run folder is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 C = TypeVar("C")
 
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Float = Annotated[float, Strict()]  # strict, but an int is accepted for a float
+Str = Annotated[str, Strict()]
+Positive = Annotated[Int, Field(ge=1)]
+NonNegative = Annotated[Int, Field(ge=0)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
+NonNegativeFloat = Annotated[Float, Field(ge=0)]
+Kwargs = dict[Str, Any]
+_CONFIG = ConfigDict(extra="forbid", validate_assignment=True)
 
-@dataclass
+
+class ConfigError(ValueError):
+    """A config value has the wrong type, is out of range, or a key is unknown; the message lists each
+    problem with its key path."""
+
+
+@dataclass(config=_CONFIG)
 class OptimizerConfig:
     """SGD with momentum (insightface, Ling et al. 2023: 0.9, 5e-4) or AdamW."""
 
     name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    nesterov: bool = False
+    lr: PositiveFloat = 0.1
+    momentum: Annotated[Float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: NonNegativeFloat = 5e-4
+    betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    nesterov: Bool = False
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class ScheduleConfig:
     """Learning-rate schedule, applied per optimisation step.
 
@@ -41,54 +65,54 @@ class ScheduleConfig:
     """
 
     name: Literal["constant", "multistep", "poly"] = "multistep"
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0
-    power: float = 2.0
+    milestones: list[Positive] = field(default_factory=list)
+    gamma: PositiveFloat = 0.1
+    warmup_epochs: NonNegativeFloat = 0.0
+    power: PositiveFloat = 2.0
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class TrainConfig:
     """Settings of the training loop itself."""
 
-    seed: int = 0
-    epochs: int = 1
-    batch_size: int = 128  # per process and per stream
-    num_workers: int = 0
-    device: str = "auto"  # "auto" picks cuda, then mps, then cpu
-    amp: bool = True  # mixed precision (float16 + grad scaling); only ever used on CUDA
-    clip_grad_norm: float | None = 5.0
-    clip_grad_adjustable: float | None = None  # theta of VDSR's adjustable clipping to +-theta/lr (Kim et al. Sec. 3.3)
+    seed: NonNegative = 0
+    epochs: Positive = 1
+    batch_size: Positive = 128  # per process and per stream
+    num_workers: NonNegative = 0
+    device: Str = "auto"  # "auto" picks cuda, then mps, then cpu
+    amp: Bool = True  # mixed precision (float16 + grad scaling); only ever used on CUDA
+    clip_grad_norm: PositiveFloat | None = 5.0
+    clip_grad_adjustable: PositiveFloat | None = None  # theta of VDSR's adjustable clipping to +-theta/lr (Kim et al. Sec. 3.3)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    keep_checkpoints: int | None = 2  # None keeps every epoch's checkpoint
-    find_unused_parameters: bool = False  # DDP: set when some parameters get no gradient in a step
-    progress: bool = True
+    keep_checkpoints: Positive | None = 2  # None keeps every epoch's checkpoint
+    find_unused_parameters: Bool = False  # DDP: set when some parameters get no gradient in a step
+    progress: Bool = True
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class HeadSpec:
     """A classification head (see ``lrfr.losses.HEADS``) and its number of classes.
 
     ``num_classes`` is an int, or the name of a data stream whose dataset has a ``num_classes``.
     """
 
-    kind: str = "arcface"
-    num_classes: int | str = "main"
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kind: Str = "arcface"
+    num_classes: Positive | Str = "main"
+    kwargs: Kwargs = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class TermSpec:
     """One weighted term of the composed loss (see ``lrfr.training.TERMS``)."""
 
-    name: str
-    kind: str
-    weight: float = 1.0
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    name: Str
+    kind: Str
+    weight: NonNegativeFloat = 1.0
+    kwargs: Kwargs = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class ModelSpec:
     """Backbone (+ optional super-resolution network in front of it) + heads + the loss terms.
 
@@ -100,36 +124,45 @@ class ModelSpec:
     ``backbone=None`` builds a model that only super-resolves (no heads).
     """
 
-    backbone: str | None = "quick"
-    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
-    sr: str | None = None
-    sr_kwargs: dict[str, Any] = field(default_factory=dict)
-    heads: dict[str, HeadSpec] = field(default_factory=lambda: {"main": HeadSpec()})
-    terms: list[TermSpec] = field(
-        default_factory=lambda: [TermSpec(name="cls", kind="classification")]
-    )
-    freeze: list[str] = field(default_factory=list)
-    pretrained: str | None = None
-    pretrained_modules: list[str] = field(default_factory=lambda: ["backbone"])
-    pretrained_sr: str | None = None
+    backbone: Str | None = "quick"
+    backbone_kwargs: Kwargs = field(default_factory=dict)
+    sr: Str | None = None
+    sr_kwargs: Kwargs = field(default_factory=dict)
+    heads: dict[Str, HeadSpec] = field(default_factory=lambda: {"main": HeadSpec()})
+    terms: list[TermSpec] = field(default_factory=lambda: [TermSpec(name="cls", kind="classification")])
+    freeze: list[Str] = field(default_factory=list)
+    pretrained: Str | None = None
+    pretrained_modules: list[Str] = field(default_factory=lambda: ["backbone"])
+    pretrained_sr: Str | None = None
 
 
-@dataclass
+@dataclass(config=_CONFIG)
+class TransformSpec:
+    """A training transform from ``lrfr.data.transforms.TRANSFORMS`` and its arguments."""
+
+    name: Str
+    kwargs: Kwargs = field(default_factory=dict)
+
+
+@dataclass(config=_CONFIG)
 class DataSpec:
-    """A dataset factory from ``lrfr.data.DATASETS`` (or an allowed ``"module:function"``, see :mod:`lrfr.registry`) and its arguments."""
+    """A dataset factory from ``lrfr.data.DATASETS`` (or an allowed ``"module:function"``, see
+    :mod:`lrfr.registry`), its arguments, and the transforms applied to its samples in training, in
+    order (seeded per sample, see :mod:`lrfr.data.transforms`)."""
 
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    name: Str
+    kwargs: Kwargs = field(default_factory=dict)
+    transforms: list[TransformSpec] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(config=_CONFIG)
 class ExperimentConfig:
     """Everything needed to reproduce one training run."""
 
-    name: str = "run"
+    name: Str = "run"
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelSpec = field(default_factory=ModelSpec)
-    data: dict[str, DataSpec] = field(default_factory=dict)
+    data: dict[Str, DataSpec] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -147,46 +180,30 @@ class ExperimentConfig:
             raise FileNotFoundError(f"experiment config {path} does not exist") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"experiment config {path} is not valid JSON: {error}") from None
-        return cls.from_dict(values)
+        try:
+            return cls.from_dict(values)
+        except ConfigError as error:
+            raise ConfigError(f"experiment config {path}: {error}") from None
 
 
 def from_dict(cls: type[C], values: Any, where: str = "config") -> C:
-    """Build dataclass ``cls`` from nested plain values, rejecting unknown keys and wrong types."""
-    if not isinstance(values, dict):
-        raise TypeError(f"{where} must be a mapping for {cls.__name__}, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; expected some of {sorted(names)}")
-    kwargs = {key: _convert(hints[key], value, f"{where}.{key}") for key, value in values.items()}
+    """Build the config class ``cls`` from nested plain values (as JSON gives them), or raise a
+    :class:`ConfigError` listing every wrong key with its path under ``where``."""
     try:
-        return cls(**kwargs)
-    except TypeError as error:
-        raise ValueError(f"{where}: {error}") from None
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as error:
+        raise ConfigError(describe(error, where)) from None
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    """Convert one value to the annotated type (dataclasses, dict/list of them, tuples)."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        dataclass_options = [a for a in options if dataclasses.is_dataclass(a)]
-        return _convert(dataclass_options[0], value, where) if dataclass_options else value
-    if origin is dict:
-        _, value_type = typing.get_args(hint)
-        if not isinstance(value, dict):
-            raise TypeError(f"{where} must be a mapping, got {type(value).__name__}")
-        return {k: _convert(value_type, v, f"{where}.{k}") for k, v in value.items()}
-    if origin is list:
-        (item_type,) = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where} must be a list, got {type(value).__name__}")
-        return [_convert(item_type, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
-        return tuple(value)
-    return value
+def describe(error: ValidationError, where: str = "config") -> str:
+    """One line per problem: ``<where>.<key path>: <what is wrong> (got <value>)``."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        path = ".".join([where, *(str(part) for part in problem["loc"])])
+        if problem["type"] == "unexpected_keyword_argument":
+            lines.append(f"{path}: unknown key")
+        elif problem["type"] == "missing":
+            lines.append(f"{path}: missing")
+        else:
+            lines.append(f"{path}: {problem['msg']} (got {problem['input']!r})")
+    return "; ".join(lines)

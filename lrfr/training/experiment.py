@@ -7,6 +7,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from lrfr.data import DATASETS
+from lrfr.data.transforms import TRANSFORMS, TransformedDataset
 from lrfr.runs import RunFolder
 from lrfr.training.config import ExperimentConfig
 from lrfr.training.distributed import ProcessInfo, barrier, init_process, shutdown
@@ -16,10 +17,18 @@ from lrfr.training.trainer import Trainer
 
 
 def build_datasets(config: ExperimentConfig) -> dict[str, Dataset]:
-    """Instantiate every data stream named in the config (the first one sets the epoch length)."""
+    """Instantiate every data stream named in the config (the first one sets the epoch length), each
+    wrapped by its training transforms (seeded by the run's seed) when it has any."""
     if not config.data:
         raise ValueError("the experiment config names no data streams (config.data is empty)")
-    return {name: DATASETS.build(spec.name, **spec.kwargs) for name, spec in config.data.items()}
+    datasets = {}
+    for name, spec in config.data.items():
+        dataset = DATASETS.build(spec.name, **spec.kwargs)
+        if spec.transforms:
+            transforms = [TRANSFORMS.build(t.name, **t.kwargs) for t in spec.transforms]
+            dataset = TransformedDataset(dataset, transforms, seed=config.train.seed)
+        datasets[name] = dataset
+    return datasets
 
 
 def classes_per_stream(datasets: dict[str, Dataset]) -> dict[str, int]:

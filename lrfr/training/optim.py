@@ -12,28 +12,22 @@ from lrfr.training.config import OptimizerConfig, ScheduleConfig
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, weight decay) or AdamW over the trainable ``parameters``."""
+    """SGD (momentum, weight decay) or AdamW over the trainable ``parameters`` (the config's values are
+    validated: :class:`~lrfr.training.config.OptimizerConfig`)."""
     trainable = [p for p in parameters if p.requires_grad]
     if not trainable:
         raise ValueError("nothing to train: every parameter is frozen")
-    if config.lr <= 0:
-        raise ValueError(f"learning rate must be positive, got {config.lr}")
     if config.name == "sgd":
         return torch.optim.SGD(
             trainable, lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, nesterov=config.nesterov,
         )
-    if config.name == "adamw":
-        return torch.optim.AdamW(
-            trainable, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay
-        )
-    raise ValueError(f"unknown optimizer {config.name!r}; expected 'sgd' or 'adamw'")
+    return torch.optim.AdamW(trainable, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
 
 
 def lr_factor(config: ScheduleConfig, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
-    """The multiplier of the base learning rate at optimisation step ``step`` (0-based)."""
-    if config.name not in ("constant", "multistep", "poly"):
-        raise ValueError(f"unknown schedule {config.name!r}; expected 'constant', 'multistep' or 'poly'")
+    """The multiplier of the base learning rate at optimisation step ``step`` (0-based); the config's
+    values are validated (:class:`~lrfr.training.config.ScheduleConfig`)."""
     warmup = int(round(config.warmup_epochs * steps_per_epoch))
     milestones = sorted(m * steps_per_epoch for m in config.milestones)
 

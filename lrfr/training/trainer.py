@@ -4,8 +4,10 @@ Data: ``datasets`` maps stream names to map-style datasets whose items are dicts
 ``(image, label)`` pairs, read as ``{"image", "label"}``). A step draws one batch from every stream and
 names its entries ``"<stream>.<field>"`` (``"main.image"``, ``"syn.lr"``, ...). The first stream sets the
 epoch length; the others are cycled. Shuffling is seeded by (seed, epoch) through a
-``DistributedSampler`` (one replica when not distributed), so every epoch's order is reproducible and
-independent of the model's random draws.
+``DistributedSampler`` (one replica when not distributed), and a stream's training transforms
+(:class:`lrfr.data.transforms.TransformedDataset`) draw from (seed, epoch, sample index), so every
+epoch's order and augmentations are reproducible and independent of the model's random draws and of
+the number of workers.
 
 Checkpoints: after every epoch the whole objective (backbone, SR network, heads, auxiliary modules,
 running buffers), optimizer, scheduler, grad scaler, RNG states and the loss history are written to the
@@ -27,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from lrfr.data.transforms import TransformedDataset
 from lrfr.runs import RunFolder
 from lrfr.training.config import TrainConfig
 from lrfr.training.distributed import barrier, init_process
@@ -188,6 +191,8 @@ class Trainer:
     def _epoch_iterator(self, loader: DataLoader, epoch: int, cycle: int) -> Iterator[Any]:
         order = epoch * 100_003 + cycle
         loader.sampler.set_epoch(order)
+        if isinstance(loader.dataset, TransformedDataset):
+            loader.dataset.set_epoch(order)  # new augmentation draws per pass, the same after a resume
         loader.generator.manual_seed(self.config.seed * 1_000_003 + order)
         return iter(loader)
 

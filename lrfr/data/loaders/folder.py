@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Literal
-
-from torch import Tensor
+from typing import Literal
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord, LayoutError, check_layout, scan_images
 from lrfr.data.loaders.common import Entry, check_images, folder_entries, label_entries, require_folder
 
-Transform = Callable[[Tensor], Tensor] | None
 NonSquare = Literal["error", "centre_crop", "stretch"]
 NON_SQUARE = ("error", "centre_crop", "stretch")
 
@@ -56,7 +53,6 @@ def dataset_from_entries(
     dataset: str,
     split: str,
     input_size: int | tuple[int, int],
-    transform: Transform,
     skip_corrupt: bool,
     verify: bool,
     non_square: NonSquare = "error",
@@ -65,7 +61,7 @@ def dataset_from_entries(
     images of another aspect ratio than ``input_size`` handled by :func:`fit_aspect`)."""
     records, corrupt = check_images(label_entries({split: entries}), root, dataset, skip_corrupt, verify)
     fitted = fit_aspect(records[split], input_size, non_square, dataset, root)
-    return FaceDataset(fitted, input_size, transform, corrupt)
+    return FaceDataset(fitted, input_size, corrupt=corrupt)
 
 
 def load_training_split(
@@ -73,7 +69,6 @@ def load_training_split(
     root: str | Path,
     subfolder: str,
     input_size: int | tuple[int, int],
-    transform: Transform,
     skip_corrupt: bool,
     verify: bool,
 ) -> FaceDataset:
@@ -85,7 +80,7 @@ def load_training_split(
     root = Path(root)
     check_layout(dataset, root, [subfolder])
     entries = folder_entries(root / subfolder, dataset)
-    return dataset_from_entries(entries, root, dataset, "train", input_size, transform, skip_corrupt, verify, "stretch")
+    return dataset_from_entries(entries, root, dataset, "train", input_size, skip_corrupt, verify, "stretch")
 
 
 @DATASETS.register("folder")
@@ -93,7 +88,6 @@ def load_folder(
     root: str | Path,
     split: str = "train",
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
     dataset: str = "folder",
@@ -107,7 +101,7 @@ def load_folder(
     """
     root = require_folder(dataset, root, "one folder of images per identity")
     entries = folder_entries(root, dataset)
-    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify, non_square)
+    return dataset_from_entries(entries, root, dataset, split, input_size, skip_corrupt, verify, non_square)
 
 
 @DATASETS.register("ui")
@@ -115,7 +109,6 @@ def load_unlabelled(
     root: str | Path,
     split: str = "ui",
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
     dataset: str = "UI",
@@ -128,7 +121,7 @@ def load_unlabelled(
     if not paths:
         raise LayoutError(f"{dataset}: {root} holds no images (expected .jpg/.png files directly in it)")
     entries = [Entry(path, None) for path in paths]
-    return dataset_from_entries(entries, root, dataset, split, input_size, transform, skip_corrupt, verify, non_square)
+    return dataset_from_entries(entries, root, dataset, split, input_size, skip_corrupt, verify, non_square)
 
 
 @DATASETS.register("in_memory")

@@ -21,7 +21,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from lrfr.data import DATASETS
-from lrfr.data.base import CorruptImageError, LayoutError, check_layout, image_size, read_image, resize, to_tensor
+from lrfr.data.base import CorruptImageError, LayoutError, check_layout, image_size, read_image, to_tensor
+from lrfr.data.degrade import resize
 
 MAGIC = 0xCED7230A
 _LENGTH_BITS = 29
@@ -159,7 +160,6 @@ class RecordIODataset(Dataset):
         self,
         root: str | Path,
         input_size: int | tuple[int, int] = 112,
-        transform: Callable[[Tensor], Tensor] | None = None,
         dataset: str = "RecordIO",
         verify: bool = False,
         skip_corrupt: bool = False,
@@ -168,7 +168,7 @@ class RecordIODataset(Dataset):
         check_layout(dataset, self.root, ["train.rec", "train.idx"])
         idx = self.root / "train.idx"
         self.reader = RecordIOReader(self.root / "train.rec", idx)
-        self.input_size, self.transform = input_size, transform
+        self.input_size = input_size
         self.num_classes: int | None = None  # set below; labels are checked against it once known
         first = self._header() if 0 in self.reader.index else None
         if first is not None and first.flag > 0:
@@ -239,6 +239,4 @@ class RecordIODataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         header, payload = self._record(index)
         image = resize(to_tensor(read_image(io.BytesIO(payload), self._source(index))), self.input_size)
-        if self.transform is not None:
-            image = self.transform(image)
         return {"image": image, "label": torch.tensor(header.class_label), "index": torch.tensor(index)}

@@ -18,7 +18,6 @@ from pathlib import Path
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord, LayoutError, check_layout, scan_images
 from lrfr.data.loaders.common import Entry, check_images, label_entries, match_name, natural_key
-from lrfr.data.loaders.folder import Transform
 
 DATASET = "SCface"
 MUGSHOTS = "mugshot_frontal_cropped_all"
@@ -87,7 +86,6 @@ def scface_dataset(
     subjects: list[str] | None = None,
     distances: tuple[int, ...] = (1, 2, 3),
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
 ) -> FaceDataset:
@@ -107,4 +105,4 @@ def scface_dataset(
         for r in data.mugshots + data.probes
         if r.identity in labels
     ]
-    return FaceDataset(records, input_size, transform, data.corrupt)
+    return FaceDataset(records, input_size, corrupt=data.corrupt)

@@ -33,7 +33,7 @@ from lrfr.data.loaders.common import (
     read_mat_table,
     require_files,
 )
-from lrfr.data.loaders.folder import Transform, load_training_split
+from lrfr.data.loaders.folder import load_training_split
 
 DATASET = "QMUL-SurvFace"
 TRAIN = "training_set"
@@ -71,12 +71,11 @@ class SurvFaceIdentification:
 def load_survface_train(
     root: str | Path,
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
 ) -> FaceDataset:
     """The training set ``training_set/<id>/`` at native resolution."""
-    return load_training_split(DATASET, root, TRAIN, input_size, transform, skip_corrupt, verify)
+    return load_training_split(DATASET, root, TRAIN, input_size, skip_corrupt, verify)
 
 
 def load_survface_verification(root: str | Path, skip_corrupt: bool = False, verify: bool = True) -> SurvFaceVerification:

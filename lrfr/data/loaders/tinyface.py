@@ -22,7 +22,7 @@ from pathlib import Path
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord, check_layout
 from lrfr.data.loaders.common import check_images, label_entries, listed_entries
-from lrfr.data.loaders.folder import Transform, load_training_split
+from lrfr.data.loaders.folder import load_training_split
 
 DATASET = "TinyFace"
 TRAIN = "Training_Set"
@@ -47,12 +47,11 @@ class TinyFaceTest:
 def load_tinyface_train(
     root: str | Path,
     input_size: int | tuple[int, int] = 112,
-    transform: Transform = None,
     skip_corrupt: bool = False,
     verify: bool = True,
 ) -> FaceDataset:
     """The training set ``Training_Set/<id>/`` at native resolution (resizing is the dataset's job)."""
-    return load_training_split(DATASET, root, TRAIN, input_size, transform, skip_corrupt, verify)
+    return load_training_split(DATASET, root, TRAIN, input_size, skip_corrupt, verify)
 
 
 def load_tinyface_test(

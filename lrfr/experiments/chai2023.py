@@ -12,7 +12,7 @@ and target RI, distance to the UI center), ``ui_center.json`` and stored 2-D pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from lrfr.data.base import FaceDataset, FaceRecord
 from lrfr.data.loaders import TinyFaceTest
 from lrfr.experiments.workflow import native_heights
-from lrfr.losses.recognizability import recognizability_index
-from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.losses.recognizability_index import recognizability_index
+from lrfr.models.embedder import Embedder, InputSpec
+from lrfr.models.modes import eval_mode
+from lrfr.protocols.embeddings import extract_embeddings, image_batches
 from lrfr.protocols.identification import evaluate_identification
 from lrfr.protocols.erc import error_versus_reject, pair_quality, sample_pairs
 from lrfr.protocols.open_set import identity_templates
@@ -36,7 +39,7 @@ from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
 from lrfr.training.objective import Objective
-from lrfr.training.recognizability import RecognizabilityTerm, recognizability_outputs
+from lrfr.training.recognizability_term import RecognizabilityTerm
 
 EXPLORE_SET = "explore"
 
@@ -164,20 +167,23 @@ class ExploreSet:
         return np.isin(self.split, splits)
 
 
-def explore_set(objective: Objective, test: TinyFaceTest, ui: FaceDataset, batch_size: int = 256) -> ExploreSet:
-    """Embed TinyFace's test sets and the UI set with ``objective`` and score every face (see ExploreSet)."""
+def explore_set(
+    objective: Objective, test: TinyFaceTest, ui: FaceDataset, batch_size: int = 256, num_workers: int = 0
+) -> ExploreSet:
+    """Embed TinyFace's test sets and the UI set with ``objective`` and score every face (see ExploreSet);
+    the images are streamed (:func:`~lrfr.protocols.embeddings.image_batches`), only the outputs kept."""
     records = (*test.probe, *test.gallery, *test.distractors, *ui.records)
     split = np.array(["probe"] * len(test.probe) + ["gallery"] * len(test.gallery)
                      + ["distractor"] * len(test.distractors) + ["ui"] * len(ui.records))
     labels = np.array([r.label if s != "ui" else -1 for r, s in zip(records, split)], dtype=np.int64)
     images = FaceDataset(records, objective.backbone.input_size)
-    term = recognizability_term(objective)
-    if term is not None:
-        stacked = torch.stack([images[i]["image"] for i in range(len(images))])
-        outputs = recognizability_outputs(objective, stacked, batch_size=batch_size)
+    if recognizability_term(objective) is not None:
+        outputs = recognizability_outputs(objective, images, batch_size=batch_size, num_workers=num_workers)
         raw, attended, learned = outputs["embedding"], outputs["attended"], outputs["ri_learned"]
     else:
-        extracted = extract_embeddings(objective.backbone, images, batch_size=batch_size, progress=False)
+        extracted = extract_embeddings(
+            objective.backbone, images, batch_size=batch_size, num_workers=num_workers, progress=False
+        )
         raw, attended, learned = extracted.embeddings * extracted.norms[:, None], None, None
     center = ui_center(raw[split == "ui"])
     return ExploreSet(
@@ -222,13 +228,17 @@ def save_explore_set(run: RunFolder, data: ExploreSet, source: str) -> None:
 # ----------------------------------------------------------------------------- quality scores and ERC
 
 
-def ser_fiq_quality(objective: Objective, images: torch.Tensor, passes: int = 20, rate: float = 0.5, seed: int = 0) -> np.ndarray:
-    """SER-FIQ (Terhorst et al. 2020) of ``images`` with the backbone head's own dropout layer set to
-    ``rate`` for the stochastic passes (restored afterwards): dropout before the embedding layer."""
+def ser_fiq_quality(
+    objective: Objective, images: Dataset | torch.Tensor, passes: int = 20, rate: float = 0.5, seed: int = 0,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """SER-FIQ (Terhorst et al. 2020) of ``images`` (a Dataset at the backbone's input, streamed) with the
+    backbone head's own dropout layer set to ``rate`` for the stochastic passes (restored afterwards):
+    dropout before the embedding layer."""
     dropout = next(m for m in objective.backbone.modules() if isinstance(m, nn.Dropout))
     original, dropout.p = dropout.p, rate
     try:
-        return ser_fiq(objective.backbone, images, dropout, passes=passes, seed=seed)
+        return ser_fiq(objective.backbone, images, dropout, passes=passes, seed=seed, num_workers=num_workers)
     finally:
         dropout.p = original
 
@@ -279,15 +289,45 @@ def tinyface_rank1(data: ExploreSet, vectors: np.ndarray | None = None) -> dict[
     }
 
 
-def attended_embedder(objective: Objective, batch_size: int = 256) -> Callable[[Sequence[FaceRecord]], np.ndarray]:
-    """Records -> the attention module's embeddings v_attn (for the benchmark protocols)."""
+class AttendedEmbedder(Embedder):
+    """An RI model's attended embeddings v_attn (Eq. 8-9, the attention module on the backbone's feature
+    map) as an :class:`~lrfr.models.embedder.Embedder`, for the benchmark protocols."""
 
-    def embed(records: Sequence[FaceRecord]) -> np.ndarray:
-        images = FaceDataset(records, objective.backbone.input_size)
-        stacked = torch.stack([images[i]["image"] for i in range(len(images))])
-        return recognizability_outputs(objective, stacked, batch_size=batch_size)["attended"]
+    def __init__(self, objective: Objective) -> None:
+        super().__init__(InputSpec(size=objective.backbone.input_size))
+        self.term = _single_recognizability_term(objective)
+        self.objective = objective
 
-    return embed
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.term.predict(self.objective.backbone(inputs, return_feature_map=True).feature_map)[1]
+
+
+def recognizability_outputs(
+    objective: Objective, images: Dataset | torch.Tensor, *, batch_size: int = 256, num_workers: int = 0
+) -> dict[str, np.ndarray]:
+    """NumPy ``embedding`` (N, D) (raw backbone output v), ``attended`` (N, D) and ``ri_learned`` (N,) of
+    ``images`` (a Dataset or (N, 3, H, W) tensor at the backbone's input size, streamed by
+    :func:`~lrfr.protocols.embeddings.image_batches`), in eval mode on the model's device.
+
+    ``objective`` must hold exactly one :class:`~lrfr.training.recognizability_term.RecognizabilityTerm`.
+    """
+    term = _single_recognizability_term(objective)
+    device = next(objective.parameters()).device
+    columns: dict[str, list[torch.Tensor]] = {"embedding": [], "attended": [], "ri_learned": []}
+    with eval_mode(objective), torch.inference_mode():
+        for batch, _ in image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device):
+            output = objective.backbone(batch, return_feature_map=True)
+            ri, attended = term.predict(output.feature_map)
+            for key, value in zip(columns, (output.embedding, attended, ri)):
+                columns[key].append(value.float().cpu())
+    return {key: torch.cat(values).numpy() for key, values in columns.items()}
+
+
+def _single_recognizability_term(objective: Objective) -> RecognizabilityTerm:
+    terms = [term for term in objective.terms if isinstance(term, RecognizabilityTerm)]
+    if len(terms) != 1:
+        raise ValueError(f"the objective holds {len(terms)} recognizability terms; expected exactly one")
+    return terms[0]
 
 
 SCFACE_COLUMNS = {"d1": "4.2m", "d2": "2.6m", "d3": "1.0m", "mean": "Avg."}  # Table 2's headers

@@ -1,6 +1,6 @@
 """Embedding exploration relative to the unrecognizable-identities (UI) center (Chai et al. 2023).
 
-The non-UI logic of the dashboard, usable from notebooks too:
+The dashboard's logic apart from its widgets (tested without Streamlit):
 - :func:`resolve_ui_center`: a run's UI center, from ``ui_center.json`` or the faces of split "ui";
 - :func:`rescore`: closed-set rank-1 of the probes (split "probe") searched in the gallery (splits
   "gallery" and "distractor"), as :func:`~lrfr.protocols.identification.evaluate_identification`

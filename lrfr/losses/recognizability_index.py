@@ -11,7 +11,7 @@ Recognition and Quality Estimation" (CVPR), Sec. 3, as plain batched functions.
 Every function keeps its inputs' dtype (at least float32: float16 inputs under AMP are promoted), so
 it runs in float64 for gradient checks. The modules these losses train are in
 :mod:`lrfr.models.perceptibility`; the training term combining them (Eq. 10) is
-:class:`lrfr.training.recognizability.RecognizabilityTerm`.
+:class:`lrfr.training.recognizability_term.RecognizabilityTerm`.
 """
 
 from __future__ import annotations

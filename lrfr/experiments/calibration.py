@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from lrfr.data.synthface import SynthFace, synthetic_lr
+from lrfr.data.base import FaceArray
+from lrfr.data.degrade import synthetic_lr
+from lrfr.data.synthetic import SynthFace
 from lrfr.protocols import evaluate_identification, extract_embeddings, kfold_accuracy
 from lrfr.training import (
     HeadSpec,
@@ -75,26 +76,6 @@ class CalibrationConfig:
                 raise ValueError(f"{name} {sizes!r} is not valid; expected ints >= 2")
 
 
-class FaceTensors(Dataset):
-    """In-memory training set: items ``{"image": (3, H, W) float in [-1, 1], "label": int64}``."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images = to_tensor(images)
-        self.labels = torch.as_tensor(labels, dtype=torch.int64)
-        self.num_classes = int(self.labels.max()) + 1
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"image": self.images[index], "label": self.labels[index]}
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 to (N, 3, H, W) float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
-
-
 def train_model(config: CalibrationConfig, generator: SynthFace) -> tuple[torch.nn.Module, list[dict]]:
     """Train the quick backbone + ArcFace on HR renders of the training identities; (backbone, history)."""
     ids = np.repeat(np.arange(config.train_identities), config.train_images)
@@ -109,7 +90,7 @@ def train_model(config: CalibrationConfig, generator: SynthFace) -> tuple[torch.
         progress=config.progress, optimizer=OptimizerConfig(name="sgd", lr=config.lr),
         schedule=ScheduleConfig(name="poly", warmup_epochs=1.0, power=2.0),
     )
-    history = Trainer(train, objective, {"main": FaceTensors(images, ids)}).fit(resume=False)
+    history = Trainer(train, objective, {"main": FaceArray(images, ids)}).fit(resume=False)
     return objective.backbone, history
 
 
@@ -131,7 +112,7 @@ def verification_accuracy(probes: np.ndarray, gallery: np.ndarray, labels: np.nd
 
 
 def _embed(backbone: torch.nn.Module, images: np.ndarray) -> np.ndarray:
-    return extract_embeddings(backbone, to_tensor(images), progress=False).embeddings
+    return extract_embeddings(backbone, FaceArray(images), progress=False).embeddings
 
 
 def measure_degradation_curve(config: CalibrationConfig | None = None) -> tuple[dict, list[dict]]:

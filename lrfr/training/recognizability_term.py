@@ -35,7 +35,7 @@ The choices the paper leaves open, and why:
   the feature map (the gradient reaches the backbone through ``v_attn`` only); without the detach the
   backbone could lower the loss by moving ``v`` towards ``v_attn`` instead. ``mse_reduction="sum"`` is
   Eq. 9 as printed (squared error summed over the D dimensions, batch mean); ``"mean"`` is the
-  per-element mean, D times smaller (see :func:`lrfr.losses.recognizability.attention_mse`).
+  per-element mean, D times smaller (see :func:`lrfr.losses.recognizability_index.attention_mse`).
 
 The regression and attention modules need the backbone's feature-map shape and embedding size, so they
 are built in :meth:`RecognizabilityTerm.setup`, which :func:`lrfr.training.build_objective` calls
@@ -46,15 +46,12 @@ gradient (set ``find_unused_parameters`` under DDP).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lrfr.losses.recognizability import (
+from lrfr.losses.recognizability_index import (
     ONE_SIDED_95,
     attention_mse,
     index_diversion_loss,
@@ -63,23 +60,11 @@ from lrfr.losses.recognizability import (
     ri_regression_loss,
     ui_ri_statistics,
 )
+from lrfr.models.modes import eval_mode
 from lrfr.models.perceptibility import PerceptibilityAttention, PerceptibilityRegression
 from lrfr.training.objective import TERMS, LossTerm, StepContext
 
 UI_STATISTICS = ("standard_normal", "estimated")
-
-
-@contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Every submodule of ``modules`` in eval mode inside the block; each one's own mode restored after."""
-    modes = {module: module.training for root in modules for module in root.modules()}
-    for root in modules:
-        root.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes.items():
-            module.training = training
 
 
 def batch_ui_center(embeddings: Tensor) -> Tensor:
@@ -239,23 +224,3 @@ class RecognizabilityTerm(LossTerm):
         self._require_setup()
         with eval_mode(self.regression, self.attention):
             return self.regression(feature_map), self.attention(feature_map)
-
-
-def recognizability_outputs(objective: nn.Module, images: Tensor, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """NumPy ``embedding`` (N, D) (raw backbone output), ``attended`` (N, D) and ``ri_learned`` (N,) of
-    ``images`` (N, 3, H, W), in eval mode and batches of ``batch_size`` on the model's device.
-
-    ``objective`` must hold exactly one :class:`RecognizabilityTerm`.
-    """
-    terms = [term for term in objective.terms if isinstance(term, RecognizabilityTerm)]
-    if len(terms) != 1:
-        raise ValueError(f"the objective holds {len(terms)} recognizability terms; expected exactly one")
-    device = next(objective.parameters()).device
-    columns: dict[str, list[Tensor]] = {"embedding": [], "attended": [], "ri_learned": []}
-    with eval_mode(objective.backbone), torch.no_grad():
-        for batch in images.split(batch_size):
-            output = objective.backbone(batch.to(device), return_feature_map=True)
-            ri, attended = terms[0].predict(output.feature_map)
-            for key, value in zip(columns, (output.embedding, attended, ri)):
-                columns[key].append(value.float().cpu())
-    return {key: torch.cat(values).numpy() for key, values in columns.items()}
