@@ -27,7 +27,7 @@ from lrfr.data.loaders import TinyFaceTest
 from lrfr.experiments.workflow import native_heights
 from lrfr.losses.recognizability_index import recognizability_index
 from lrfr.models.embedder import Embedder, InputSpec
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.embeddings import extract_embeddings, image_batches
 from lrfr.protocols.identification import evaluate_identification
 from lrfr.protocols.erc import error_versus_reject, pair_quality, sample_pairs
@@ -312,7 +312,7 @@ def recognizability_outputs(
     ``objective`` must hold exactly one :class:`~lrfr.training.recognizability_term.RecognizabilityTerm`.
     """
     term = _single_recognizability_term(objective)
-    device = next(objective.parameters()).device
+    device = module_device(objective)
     columns: dict[str, list[torch.Tensor]] = {"embedding": [], "attended": [], "ri_learned": []}
     with eval_mode(objective), torch.inference_mode():
         for batch, _ in image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device):

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from lrfr.data.degrade import resize
 from lrfr.models.base import as_size
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
 
 ChannelOrder = Literal["RGB", "BGR"]
 LRFR_PIXELS = (127.5, 127.5, 127.5)
@@ -102,7 +102,7 @@ class Embedder(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the model's first parameter (or buffer) is; CPU for a model without any."""
-        return next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
+        return module_device(self)
 
     def embed(self, images: Tensor, flip_fusion: bool | None = None) -> tuple[Tensor, Tensor]:
         """``(B, D)`` float32 unit embeddings and ``(B,)`` norms of lrfr images (on the model's device).

@@ -1,11 +1,18 @@
-"""Train/eval mode of a model for the length of a block, every module's own mode restored afterwards."""
+"""Where a model lives and which mode it is in: its device, and train/eval mode for the length of a block
+(every module's own mode restored afterwards)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import torch
 from torch import nn
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter (or buffer); CPU for a module without any."""
+    return next((t.device for t in (*module.parameters(), *module.buffers())), torch.device("cpu"))
 
 
 @contextmanager

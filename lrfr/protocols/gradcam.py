@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from lrfr.models import BackboneOutput
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.embeddings import image_batches
 
 ScoreFunction = Callable[[Tensor, Tensor], Tensor]
@@ -48,7 +48,7 @@ def grad_cam(
     module's mode is restored and no parameter gradient is accumulated.
     """
     score = _score_function(targets, len(images))
-    device = next(backbone.parameters()).device
+    device = module_device(backbone)
     maps, start = [], 0
     with eval_mode(backbone):
         for batch, _ in image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device):

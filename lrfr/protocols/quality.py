@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.embeddings import image_batches
 from lrfr.protocols.search import as_embeddings, as_labels, normalised
 
@@ -102,7 +102,7 @@ def ser_fiq(
         raise ValueError("dropout must be one or more submodules of model (the layers kept stochastic)")
     if not isinstance(passes, int) or passes < 2:
         raise ValueError(f"passes {passes!r} is not valid; expected an int >= 2")
-    device = next(model.parameters()).device
+    device = module_device(model)
     batches = image_batches(images, batch_size=batch_size, num_workers=num_workers, device=device)
     with eval_mode(model, stochastic=stochastic), torch.no_grad(), \
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
