@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Subset
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord
 from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
-from lrfr import stats
+from lrfr import claims, stats
 from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs, resolution_augmentation
 from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
 from lrfr.protocols.embeddings import extract_embeddings
@@ -165,6 +165,7 @@ class Setting:
     num_workers: int = 0
     flip: float = 0.5
     images_per_identity: int | None = None
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # the backbone's other arguments (e.g. widths)
 
 
 PAPER_SETTINGS: dict[str, Setting] = {
@@ -176,11 +177,20 @@ CASIA-WebFace (lr 0.1, 28 epochs, / 10 at 16 and 24) and ResNet-50 on MS1M (lr 0
 8 and 12). ``folder`` names insightface's RecordIO release of each set under the data root."""
 
 
+def fine_tuning(run: RunFolder, **settings: Any) -> Setting:
+    """A :class:`Setting` that fine-tunes the backbone (and warm-starts the head) of the pre-trained ``run``:
+    its backbone with all its arguments, on the same identities; ``settings`` set the rest."""
+    spec = run.config["model"]
+    kwargs = dict(spec["backbone_kwargs"])
+    return Setting(backbone=spec["backbone"], input_size=kwargs.pop("input_size"), embedding_size=kwargs.pop("embedding_size"),
+                   backbone_kwargs=kwargs, pretrained=str(run.path), warm_start_head=True, **settings)
+
+
 def method_config(name: str, method: Method, setting: Setting, data_root: str | Path) -> ExperimentConfig:
     """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``."""
     source = {"dataset": setting.dataset, "root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
     if setting.images_per_identity is not None:
-        source = {"dataset": "per_identity", "images": setting.images_per_identity, **source}
+        source = {**source, "dataset": "per_identity", "base": setting.dataset, "images": setting.images_per_identity}
     if method.augmentation is None:
         base = source.pop("dataset")
         data = DataSpec("in_memory", {"dataset": base, **source}) if setting.keep_in_memory else DataSpec(base, source)
@@ -206,7 +216,7 @@ def method_config(name: str, method: Method, setting: Setting, data_root: str | 
         ),
         model=ModelSpec(
             backbone=setting.backbone,
-            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            backbone_kwargs={**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size},
             heads={"main": HeadSpec("cosface", "main", dict(setting.head_kwargs))},
             terms=terms,
             pretrained=setting.pretrained,
@@ -469,7 +479,7 @@ def _share(values: np.ndarray, chosen: np.ndarray, scale: float) -> stats.Statis
 
 def row_statistics(row: RowEvaluation) -> dict[tuple[str, str], stats.Statistic]:
     """``(column, metric) -> statistic`` of one evaluated model, in points (%), over the items of its test
-    set (:func:`test_units`): Table 4's columns (SCface d1-d3 and their average, XQLFW, LFW), LFW with the
+    set (:func:`bootstrap_units`): Table 4's columns (SCface d1-d3 and their average, XQLFW, LFW), LFW with the
     second face at each evaluated size, their mean over :data:`LR_BAND`, and Fig. 6's mean HR/LR error."""
     out = {("XQLFW", "Accuracy"): stats.mean(row.xqlfw.correct, 100), ("LFW", "Accuracy"): stats.mean(row.lfw.correct, 100)}
     hits = np.concatenate([row.scface[d].hits for d in sorted(row.scface)])
@@ -486,7 +496,7 @@ def row_statistics(row: RowEvaluation) -> dict[tuple[str, str], stats.Statistic]
     return out
 
 
-def test_units(row: RowEvaluation, lfw_labels: np.ndarray) -> dict[str, np.ndarray]:
+def bootstrap_units(row: RowEvaluation, lfw_labels: np.ndarray) -> dict[str, np.ndarray]:
     """The bootstrap unit (identity) of every item of each test set: LFW / XQLFW pairs (the first face's
     identity), SCface probes (d1, d2, d3 in order) and the LFW faces (``lfw_labels``, Fig. 6's errors)."""
     return {"LFW": row.lfw.units, "XQLFW": row.xqlfw.units, "LFW faces": np.asarray(lfw_labels),
@@ -501,112 +511,51 @@ def estimate_rows(statistics: dict[str, dict[tuple[str, str], stats.Statistic]],
 
 
 Cell = tuple[str, str, str]  # (row, column, metric)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim of Ling et al. decided here: ``a - b`` (two cells of our results on one test set, so the
-    difference is paired) lies on the ``direction`` side of ``null``; ``paper`` names the two cells of the
-    paper's table ``(table, row)`` whose difference the paper printed, at ``a``'s column and metric."""
-
-    id: str
-    claim: str
-    source: str
-    a: Cell
-    b: Cell
-    direction: str
-    null: float = 0.0
-    paper: tuple[tuple[int, str], tuple[int, str]] | None = None
-
-    def paper_difference(self) -> float | None:
-        if self.paper is None:
-            return None
-        cells = {(c.table, c.row, c.column, c.metric): c.value for c in reference_values("ling2023")}
-        (ta, ra), (tb, rb) = self.paper
-        return cells[(ta, ra, self.a[1], self.a[2])] - cells[(tb, rb, self.a[1], self.a[2])]
-
-
 _XQ, _ACC, _R1, _ERR = "XQLFW", "Accuracy", "Rank-1", "mean |f_HR − f_LR|"
-CLAIMS = (
-    Claim("ling2023.hr_flat_to_28px", "The HR model is robust down to 28 px: its LFW accuracy with the second face at 28 px "
-          "is within 2 points of HR-HR (Δ > −2).", "Sec. 3.1, Fig. 3a",
-          ("Baseline", "LFW 28 px", _ACC), ("Baseline", "LFW", _ACC), "greater", -2.0),
-    Claim("ling2023.hr_collapses_below_20px", "The HR model collapses below 20 px: LFW accuracy at 14 px is below that "
-          "at 28 px.", "Sec. 3.1, Fig. 3a", ("Baseline", "LFW 14 px", _ACC), ("Baseline", "LFW 28 px", _ACC), "less"),
-    Claim("ling2023.ours_beats_baseline_xqlfw", "MAug + LogExp beats the HR-only baseline on LR verification (XQLFW).",
-          "Table 4", ("MAug+Ours(1)", _XQ, _ACC), ("Baseline", _XQ, _ACC), "greater", paper=((4, "MAug+Ours(1)"), (4, "Baseline"))),
-    Claim("ling2023.ours_beats_baseline_scface_d1", "MAug + LogExp beats the HR-only baseline on the smallest SCface "
-          "faces (d1 rank-1, no fine-tuning).", "Table 4", ("MAug+Ours(1)", "SCface d1", _R1), ("Baseline", "SCface d1", _R1),
-          "greater", paper=((4, "MAug+Ours(1)"), (4, "Baseline"))),
-    Claim("ling2023.maug_beats_aug", "MAug beats single-resolution augmentation (Aug, 14 px only) on XQLFW.", "Table 4",
-          ("MAug", _XQ, _ACC), ("Aug", _XQ, _ACC), "greater", paper=((4, "MAug"), (4, "Aug"))),
-    Claim("ling2023.maug_beats_paug", "MAug beats ST-M's PAug (7/14/28/56 px), both with LogExp, on XQLFW.", "Table 4",
-          ("MAug+Ours(1)", _XQ, _ACC), ("PAug+Ours(1)", _XQ, _ACC), "greater", paper=((4, "MAug+Ours(1)"), (4, "PAug+Ours(1)"))),
-    Claim("ling2023.maug_beats_paug_scface", "MAug beats PAug, both with LogExp, on SCface (average rank-1).", "Table 4",
-          ("MAug+Ours(1)", "SCface Avg", _R1), ("PAug+Ours(1)", "SCface Avg", _R1), "greater",
-          paper=((4, "MAug+Ours(1)"), (4, "PAug+Ours(1)"))),
-    Claim("ling2023.multi_beats_single", "Several resolutions beat one: mean LFW accuracy at 7-20 px, Multi (MAug + LogExp) "
-          "− Single-14.", "Sec. 3.1, Fig. 3a", ("MAug+Ours(1)", "LFW 7-20 px", _ACC), ("Single-14", "LFW 7-20 px", _ACC),
-          "greater"),
-    Claim("ling2023.logexp_beats_maug_alone", "MAug + LogExp beats MAug alone on XQLFW.", "Table 4",
-          ("MAug+Ours(1)", _XQ, _ACC), ("MAug", _XQ, _ACC), "greater", paper=((4, "MAug+Ours(1)"), (4, "MAug"))),
-    Claim("ling2023.logexp_beats_maug_alone_scface", "MAug + LogExp beats MAug alone on SCface (average rank-1).", "Table 4",
-          ("MAug+Ours(1)", "SCface Avg", _R1), ("MAug", "SCface Avg", _R1), "greater", paper=((4, "MAug+Ours(1)"), (4, "MAug"))),
-    Claim("ling2023.logexp_costs_little_hr", "LogExp costs little on HR faces: LFW accuracy of MAug + LogExp − MAug alone "
-          "above −1 point.", "Table 4, Sec. 4.3", ("MAug+Ours(1)", "LFW", _ACC), ("MAug", "LFW", _ACC), "greater", -1.0,
-          paper=((4, "MAug+Ours(1)"), (4, "MAug"))),
-    Claim("ling2023.logexp_beats_l1", "LogExp (p = 1) beats L1 as the distance term (Aug) on XQLFW.", "Table 4",
-          ("Aug+Ours(1)", _XQ, _ACC), ("Aug+L1", _XQ, _ACC), "greater", paper=((4, "Aug+Ours(1)"), (4, "Aug+L1"))),
-    Claim("ling2023.logexp_beats_l2", "LogExp (p = 2) beats L2 as the distance term (Aug) on XQLFW.", "Table 4",
-          ("Aug+Ours(2)", _XQ, _ACC), ("Aug+L2", _XQ, _ACC), "greater", paper=((4, "Aug+Ours(2)"), (4, "Aug+L2"))),
-    Claim("ling2023.logexp_smaller_errors_l1", "LogExp (p = 1) leaves smaller HR/LR embedding errors than L1 (MAug).",
-          "Fig. 6", ("MAug+Ours(1)", ERROR_COLUMN, _ERR), ("MAug+L1", ERROR_COLUMN, _ERR), "less"),
-    Claim("ling2023.logexp_smaller_errors_l2", "LogExp (p = 2) leaves smaller HR/LR embedding errors than L2 (MAug).",
-          "Fig. 6", ("MAug+Ours(2)", ERROR_COLUMN, _ERR), ("MAug+L2", ERROR_COLUMN, _ERR), "less"),
-    Claim("ling2023.ratio_1_1_2_beats_reference_code", "The paper's 1:1:2 ratio beats the public code's 50/0/50 draw "
-          "(= 1:0:1) on XQLFW.", "Table 6", ("1:1:2", _XQ, _ACC), ("reference code (50/0/50)", _XQ, _ACC), "greater",
-          paper=((6, "1:1:2"), (6, "1:0:1"))),
-)
+_BAND = "LFW 7-20 px"
+
+CLAIM_CELLS: dict[str, tuple[Cell, Cell]] = {
+    "ling2023.hr_flat_to_28px": (("Baseline", "LFW 28 px", _ACC), ("Baseline", "LFW", _ACC)),
+    "ling2023.hr_collapses_below_20px": (("Baseline", "LFW 14 px", _ACC), ("Baseline", "LFW 28 px", _ACC)),
+    "ling2023.ours_beats_baseline_xqlfw": (("MAug+Ours(1)", _XQ, _ACC), ("Baseline", _XQ, _ACC)),
+    "ling2023.ours_beats_baseline_scface_d1": (("MAug+Ours(1)", "SCface d1", _R1), ("Baseline", "SCface d1", _R1)),
+    "ling2023.maug_beats_aug": (("MAug", _XQ, _ACC), ("Aug", _XQ, _ACC)),
+    "ling2023.maug_beats_paug": (("MAug+Ours(1)", _XQ, _ACC), ("PAug+Ours(1)", _XQ, _ACC)),
+    "ling2023.maug_beats_paug_scface": (("MAug+Ours(1)", "SCface Avg", _R1), ("PAug+Ours(1)", "SCface Avg", _R1)),
+    "ling2023.multi_beats_single": (("MAug+Ours(1)", _BAND, _ACC), ("Single-14", _BAND, _ACC)),
+    "ling2023.logexp_beats_maug_alone": (("MAug+Ours(1)", _XQ, _ACC), ("MAug", _XQ, _ACC)),
+    "ling2023.logexp_beats_maug_alone_scface": (("MAug+Ours(1)", "SCface Avg", _R1), ("MAug", "SCface Avg", _R1)),
+    "ling2023.logexp_costs_little_hr": (("MAug+Ours(1)", "LFW", _ACC), ("MAug", "LFW", _ACC)),
+    "ling2023.logexp_beats_l1": (("Aug+Ours(1)", _XQ, _ACC), ("Aug+L1", _XQ, _ACC)),
+    "ling2023.logexp_beats_l2": (("Aug+Ours(2)", _XQ, _ACC), ("Aug+L2", _XQ, _ACC)),
+    "ling2023.logexp_smaller_errors_l1": (("MAug+Ours(1)", ERROR_COLUMN, _ERR), ("MAug+L1", ERROR_COLUMN, _ERR)),
+    "ling2023.logexp_smaller_errors_l2": (("MAug+Ours(2)", ERROR_COLUMN, _ERR), ("MAug+L2", ERROR_COLUMN, _ERR)),
+    "ling2023.ratio_beats_reference_code": (("1:1:2", _XQ, _ACC), ("reference code (50/0/50)", _XQ, _ACC)),
+}
+"""How this chapter computes each of its claims (``lrfr/references/claims.csv``): the difference of two
+cells of our results, ``(row, column, metric)``, on one test set, so the difference is paired."""
 
 
-def decide_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]], boots: dict[str, stats.Bootstrap],
-                  claims: Sequence[Claim] = CLAIMS) -> list[dict[str, Any]]:
-    """One record per claim whose two cells were computed: the claim, the paper's difference, ours with
-    its interval (the paired identity bootstrap of the cells' test set) and the verdict."""
-    records = []
-    for claim in claims:
-        (ra, *ka), (rb, *kb) = claim.a, claim.b
-        if tuple(ka) not in statistics.get(ra, {}) or tuple(kb) not in statistics.get(rb, {}):
-            continue
+def decidable_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]]) -> list[str]:
+    """The ids of :data:`CLAIM_CELLS` whose two cells this run computed (a plan may leave rows out)."""
+    return [claim_id for claim_id, cells in CLAIM_CELLS.items()
+            if all(tuple(key) in statistics.get(row, {}) for row, *key in cells)]
+
+
+def decide_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]],
+                  boots: dict[str, stats.Bootstrap]) -> list[claims.ClaimResult]:
+    """Each decidable claim from the identity bootstrap of its cells' test set: the paired difference
+    ``a - b`` with both cells as labelled parts (:func:`lrfr.claims.evaluate`)."""
+    results = []
+    for claim_id in decidable_claims(statistics):
+        (ra, *ka), (rb, *kb) = CLAIM_CELLS[claim_id]
         test = _column_test(ka[0])
         if _column_test(kb[0]) != test:
-            raise ValueError(f"claim {claim.id}: cells on two test sets ({test}, {_column_test(kb[0])}); expected one")
-        estimate = boots[test].estimate(statistics[ra][tuple(ka)] - statistics[rb][tuple(kb)])
-        records.append({
-            "id": claim.id, "claim": claim.claim, "source": claim.source, "direction": claim.direction, "null": claim.null,
-            "test": test, "paper": claim.paper_difference(), "estimate": estimate.to_dict(),
-            "verdict": stats.verdict(estimate, claim.direction, claim.null),
-        })
-    return records
-
-
-def claims_markdown(records: Sequence[dict[str, Any]]) -> str:
-    """The claims box: claim, source, the paper's difference, ours [95 % interval] (and the null it is
-    decided against when not 0), verdict."""
-    lines = ["| claim | source | paper (points) | this run (95 % interval) | verdict |", "|---|---|---|---|---|"]
-    for record in records:
-        estimate = stats.Estimate(**record["estimate"])
-        decimals = 4 if record["test"] == "LFW faces" else 1
-        paper = "–" if record["paper"] is None else f"{record['paper']:+.2f}"
-        against = f" (vs {record['null']:+g})" if record["null"] else ""
-        lines.append(f"| {record['claim']} | {record['source']} | {paper} | {estimate.format(decimals, signed=True)}{against} "
-                     f"| **{record['verdict']}** |")
-    return "\n".join(lines)
-
-
-def save_claims(run: RunFolder, records: Sequence[dict[str, Any]], mode: str) -> None:
-    """``claims.json`` in the run folder: the chapter's verdicts with their numbers and the mode."""
-    run.write_json("claims.json", {"chapter": "03_maug_logexp", "mode": mode, "claims": list(records)})
+            raise ValueError(f"claim {claim_id}: cells on two test sets ({test}, {_column_test(kb[0])}); expected one")
+        a, b = statistics[ra][tuple(ka)], statistics[rb][tuple(kb)]
+        parts = {f"{ra}, {ka[0]}": a, f"{rb}, {kb[0]}": b}
+        results.append(claims.evaluate(claim_id, boots[test], a - b, parts=parts))
+    return results
 
 
 def paper_beside_ours(estimates: dict[str, dict[tuple[str, str], stats.Estimate]], table: int, rows: Sequence[str],
@@ -663,3 +612,21 @@ def faces_by_size(embeddings: dict[int, np.ndarray], sizes: Sequence[int], faces
     points = np.concatenate([embeddings[size][:faces] for size in sizes])
     groups = [("HR" if size >= HR_SIZE else f"{size} px") for size in sizes for _ in range(faces)]
     return points, groups
+
+
+SWEEP_ROWS = ("Baseline", "Single-7", "Single-14", "Single-28", "MAug+Ours(1)", "MAug+L1")  # Fig. 3a-c, Fig. 7
+ERROR_ROWS = ("MAug+L1", "MAug+L2", "MAug+Ours(1)", "MAug+Ours(2)")  # Fig. 6
+
+
+def evaluation_sizes(rows: dict[str, Method], owner: dict[str, str], sweep: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """The LR sizes at which each model embeds the LFW faces: the whole ``sweep`` for the models of Fig. 3
+    and 7, MAug's 7 / 14 / 20 px for Fig. 6's, none for the others (they are scored on LFW, XQLFW and
+    SCface as stored)."""
+    sizes: dict[str, tuple[int, ...]] = {}
+    for row in ERROR_ROWS:
+        if row in rows:
+            sizes[owner[row]] = tuple(ERROR_SIZES)
+    for row in SWEEP_ROWS:
+        if row in rows:
+            sizes[owner[row]] = tuple(sorted(set(sweep) | set(ERROR_SIZES)))
+    return sizes
