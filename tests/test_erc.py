@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.protocols.erc import erc_area, error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.erc import cross_resolution_pairs, erc_area, error_versus_reject, pair_quality, sample_pairs
 from lrfr.protocols.verification import tpr_at_far
 
 # pairs:    g0    g1    g2    g3    i0    i1    i2    i3
@@ -45,6 +45,39 @@ def test_no_rejection_is_the_plain_fnmr_at_that_fmr(variant):
     curve = error_versus_reject(scores, genuine, rng.random(3000), fmrs=fmrs, variant=variant)
     plain = tpr_at_far(scores, genuine, fars=fmrs)
     np.testing.assert_allclose(curve.fnmr[0], [1 - plain[f] for f in fmrs])
+
+
+@pytest.mark.parametrize("variant", ["fixed", "recomputed"])
+def test_a_constant_quality_rejects_without_regard_to_the_label_so_its_curve_stays_flat(variant):
+    # pairs listed genuine-first, all of one quality: rejecting in pair order would drop the genuine
+    # pairs first (FNMR undefined past 10 %); ties broken at random keep the curve flat within noise
+    rng = np.random.default_rng(0)
+    genuine = np.arange(6000) < 600
+    scores = rng.normal(size=6000) + 2.5 * genuine
+    curve = error_versus_reject(scores, genuine, np.ones(6000), fmrs=(1e-2,), variant=variant,
+                                reject_fractions=(0, 0.2, 0.4, 0.6, 0.8))
+    start = curve.fnmr[0, 0]
+    assert np.isfinite(curve.fnmr).all()
+    assert np.abs(curve.fnmr[:, 0] - start).max() < 0.08  # binomial noise of >= 120 kept genuine pairs
+    again = error_versus_reject(scores, genuine, np.ones(6000), fmrs=(1e-2,), variant=variant, reject_fractions=(0, 0.2, 0.4, 0.6, 0.8))
+    np.testing.assert_array_equal(curve.fnmr, again.fnmr)  # seeded
+
+
+def test_cross_resolution_pairs_join_each_probe_to_gallery_images_and_mix_the_classes():
+    probe_labels = np.array([0, 0, 1, 2, -1, 3])
+    gallery_labels = np.array([0, 1, 1, 2, -1, 4])
+    # genuine (probe, gallery): (0,0) (1,0) (2,1) (2,2) (3,3); impostors: 5 labelled probes x 5 labelled gallery - 5
+    pairs, genuine = cross_resolution_pairs(probe_labels, gallery_labels, 5, 20, seed=0)
+    assert sorted(map(tuple, pairs[genuine].tolist())) == [(0, 0), (1, 0), (2, 1), (2, 2), (3, 3)]
+    impostors = pairs[~genuine]
+    assert len({tuple(p) for p in impostors.tolist()}) == 20
+    assert (probe_labels[impostors[:, 0]] != gallery_labels[impostors[:, 1]]).all()
+    assert (probe_labels[pairs[:, 0]] >= 0).all() and (gallery_labels[pairs[:, 1]] >= 0).all()
+    assert not genuine[:5].all()  # shuffled: not genuine-first
+    again, _ = cross_resolution_pairs(probe_labels, gallery_labels, 5, 20, seed=0)
+    np.testing.assert_array_equal(pairs, again)
+    with pytest.raises(ValueError, match="n_impostor 21 .* \\[0, 20\\]"):
+        cross_resolution_pairs(probe_labels, gallery_labels, 5, 21, seed=0)
 
 
 def test_undefined_levels_are_nan():

@@ -47,7 +47,8 @@ class RangeHandler(BaseHTTPRequestHandler):
             start, status = int(match[1]), 206
             if start >= len(data):
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
+                if server.announce_length:
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -68,7 +69,7 @@ class RangeHandler(BaseHTTPRequestHandler):
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     httpd.files = {"/data.bin": PAYLOAD}
-    httpd.ranges, httpd.honour_range, httpd.cut = [], True, None
+    httpd.ranges, httpd.honour_range, httpd.cut, httpd.announce_length = [], True, None, True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -105,6 +106,21 @@ def test_download_restarts_when_server_ignores_range(server, tmp_path):
 def test_complete_part_file_with_416_is_finished(server, tmp_path):
     (tmp_path / "data.bin.part").write_bytes(PAYLOAD)
     assert download(server.url + "/data.bin", tmp_path / "data.bin").read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("announce_length", [True, False])
+@pytest.mark.parametrize("junk", [len(PAYLOAD) + 5, len(PAYLOAD)])
+def test_junk_part_answered_416_is_never_promoted(server, tmp_path, announce_length, junk):
+    """A ``.part`` the server cannot resume (416) becomes the file only when the server's announced
+    length equals its size; a longer one, or any one when no length is announced (a source publishing
+    neither size nor checksum, like XQLFW), is discarded and the file downloaded anew."""
+    server.announce_length = announce_length
+    (tmp_path / "data.bin.part").write_bytes(b"j" * junk)
+    dest = download(server.url + "/data.bin", tmp_path / "data.bin")
+    promoted = announce_length and junk == len(PAYLOAD)
+    assert dest.read_bytes() == (b"j" * junk if promoted else PAYLOAD)
+    assert server.ranges == ([f"bytes={junk}-"] if promoted else [f"bytes={junk}-", None])
+    assert not (tmp_path / "data.bin.part").exists()
 
 
 def test_interrupted_download_keeps_part_and_resumes(server, tmp_path):
@@ -224,7 +240,7 @@ def test_interrupted_unpack_leaves_no_final_folder(tmp_path):
     truncated = tmp_path / "cut.tar.gz"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     final = tmp_path / "data" / "set"
-    with pytest.raises(FetchError, match=r"cannot unpack .*cut\.tar\.gz"):
+    with pytest.raises(FetchError, match=r"cannot unpack .*cut\.tar\.gz.*delete .*cut\.tar\.gz"):
         with atomic_folder(final) as work:
             unpack(truncated, work)
     assert not final.exists()

@@ -115,7 +115,7 @@ def test_column_metric_pairs_are_checked_together():
 def test_the_reference_data_ships_in_the_wheel():
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     data_files = sorted(p.name for p in (ROOT / "lrfr" / "references").iterdir() if p.suffix == ".csv")
-    assert data_files == ["tables.csv", "values.csv"]
+    assert data_files == ["claims.csv", "tables.csv", "values.csv"]
     assert package_data["lrfr.references"] == ["*.csv"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.protocols.verification import auc, eer, kfold_accuracy, pair_scores, roc, tpr_at_far
+from lrfr.protocols.verification import auc, eer, kfold_accuracy, mixed_folds, pair_scores, roc, tpr_at_far
 
 # genuine 0.9, 0.8, 0.4; impostor 0.7, 0.3, 0.2, 0.1
 SCORES = np.array([0.9, 0.7, 0.8, 0.3, 0.4, 0.2, 0.1])
@@ -62,15 +62,33 @@ def test_kfold_accuracy_by_hand():
     assert result.std == pytest.approx(np.sqrt(1 / 18))
 
 
-def test_kfold_default_is_ten_contiguous_folds_and_separable_scores_are_perfect():
+def test_kfold_default_folds_mix_both_classes_and_separable_scores_are_perfect():
     rng = np.random.default_rng(1)
     genuine = rng.random(23) < 0.5
     genuine[:2] = [True, False]
     scores = np.where(genuine, 1.0, 0.0) + rng.random(23) * 0.5
     default = kfold_accuracy(scores, genuine)
-    explicit = kfold_accuracy(scores, genuine, folds=np.repeat(np.arange(10), [3, 3, 3] + [2] * 7))
-    np.testing.assert_array_equal(default.accuracies, explicit.accuracies)
     assert default.mean == 1.0 and len(default.accuracies) == 10
+    folds = mixed_folds(genuine, 10, seed=0)
+    assert np.bincount(folds).tolist() == [3, 3, 3] + [2] * 7  # every fold within one pair of N / 10
+    for members in (genuine, ~genuine):  # each class dealt evenly: per-fold counts differ by at most one
+        counts = np.bincount(folds[members], minlength=10)
+        assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(default.accuracies, kfold_accuracy(scores, genuine, folds=folds).accuracies)
+
+
+def test_kfold_on_genuine_first_pairs_is_at_chance_not_below_when_scores_carry_no_information():
+    # 600 genuine then 600 impostor pairs with scores independent of the class: contiguous folds would
+    # each hold one class; the threshold learnt on the other folds then misclassifies most of the held-out
+    # fold (accuracy far below 50 %). Mixed folds give chance.
+    rng = np.random.default_rng(3)
+    genuine = np.arange(1200) < 600
+    scores = rng.random(1200)
+    contiguous = kfold_accuracy(scores, genuine, folds=np.repeat(np.arange(10), 120))
+    mixed = kfold_accuracy(scores, genuine)
+    assert contiguous.mean < 0.45  # the trap this default avoids
+    assert abs(mixed.mean - 0.5) < 0.05
+    assert kfold_accuracy(scores[::-1], genuine[::-1]).mean == pytest.approx(mixed.mean, abs=0.05)
 
 
 def test_pair_scores_by_hand():

@@ -51,7 +51,7 @@ from lrfr.protocols.identification import average_precision
 from lrfr.protocols.search import mate_ranks
 from lrfr.references import reference_values
 from lrfr.runs import RunFolder
-from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits, verdict
+from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
@@ -494,78 +494,3 @@ def eval_sr(sr: nn.Module, lr: Tensor, size: int) -> Tensor:
     """One (3, h, w) face super-resolved to ``size`` by ``sr`` in eval mode."""
     with eval_mode(sr), torch.no_grad():
         return sr(lr[None], size=size)[0]
-
-
-# ----------------------------------------------------------------------------------------- the claims
-
-
-@dataclass(frozen=True)
-class ChapterClaim:
-    """A claim of the paper this chapter decides: the paper's sentence, its source, the statistic
-    (this run's Rank-1 difference, in points) and the side of 0 the paper puts it on, and the paper's
-    own Rank-1 difference as two printed cells ``(table, row, column)``: ``(a, b)`` -> a - b."""
-
-    id: str
-    claim: str
-    source: str
-    direction: str
-    paper: tuple[tuple[int, str, str], tuple[int, str, str]] | None = None
-
-    def paper_difference(self) -> float | None:
-        if self.paper is None:
-            return None
-        cells = {(c.table, c.row, c.column): c.value for c in reference_values("cheng2018") if c.metric == "Rank-1"}
-        return cells[self.paper[0]] - cells[self.paper[1]]
-
-
-T = "TinyFace"
-CLAIMS = (
-    ChapterClaim("cheng2018.native_harder_finetuned", "The same (fine-tuned) FR model recognises synthetic LR faces better "
-                 "than native LR faces: rank-1 SynLR − native.", "Table 4", "greater",
-                 ((4, "CentreFace", "SynLR-MF2"), (4, "CentreFace", T))),
-    *(ChapterClaim(f"cheng2018.sr_then_fr_{net}", f"Putting {row} in front of the FR model degrades it on native LR faces: "
-                   f"rank-1 ({row} + CentreFace) − CentreFace.", "Table 5, Sec. 5.2 (1)", "less",
-                   ((5, f"CentreFace + {row}", T), (5, "CentreFace", T))) for net, row in SR_ROW.items()),
-    ChapterClaim("cheng2018.csri_beats_centreface", "CSRI beats CentreFace on native LR faces: rank-1 CSRI − CentreFace.",
-                 "Table 5, Sec. 5.2 (3)", "greater", ((5, "CSRI", T), (5, "CentreFace", T))),
-    ChapterClaim("cheng2018.csri_beats_sr_then_fr", "CSRI beats SR-then-FR (VDSR, independent learning): rank-1 CSRI − "
-                 "(VDSR + CentreFace).", "Table 5", "greater", ((5, "CSRI", T), (5, "CentreFace + VDSR", T))),
-    ChapterClaim("cheng2018.joint_beats_independent", "Joint SR-FR learning beats independent learning: rank-1 joint − "
-                 "independent.", "Table 6", "greater", ((6, "Joint Learning", T), (6, "Independent Learning", T))),
-    ChapterClaim("cheng2018.joint_beats_fr_only", "Joint SR-FR learning beats FR alone (CentreFace): rank-1 joint − "
-                 "CentreFace.", "Table 6, Sec. 5.3", "greater", ((6, "Joint Learning", T), (3, "CentreFace", T))),
-    ChapterClaim("cheng2018.complement_sr", "Complement SR learning adds to joint learning: rank-1 CSRI − joint.",
-                 "Table 7", "greater", ((7, "with CSR", T), (7, "without CSR", T))),
-)
-
-
-def decide_claims(decided: dict[str, Estimate]) -> list[dict[str, Any]]:
-    """One record per claim with an estimate: the claim, the paper's difference, ours with its interval
-    and the verdict (:func:`lrfr.stats.verdict`)."""
-    records = []
-    for claim in CLAIMS:
-        if claim.id not in decided:
-            continue
-        estimate = decided[claim.id]
-        records.append({
-            "id": claim.id, "claim": claim.claim, "source": claim.source, "direction": claim.direction,
-            "paper": claim.paper_difference(), "estimate": estimate.to_dict(), "verdict": verdict(estimate, claim.direction),
-        })
-    return records
-
-
-def claims_markdown(records: Sequence[dict[str, Any]]) -> "Markdown":
-    """The claims box: claim, paper's difference, ours [95 % interval], verdict."""
-    from IPython.display import Markdown
-
-    lines = ["| claim | source | paper (points) | this run (points, 95 %) | verdict |", "|---|---|---|---|---|"]
-    for record in records:
-        e = Estimate(**record["estimate"])
-        paper = "–" if record["paper"] is None else f"{record['paper']:+.1f}"
-        lines.append(f"| {record['claim']} | {record['source']} | {paper} | {e.format(1, signed=True)} | **{record['verdict']}** |")
-    return Markdown("\n".join(lines))
-
-
-def save_claims(run: RunFolder, records: Sequence[dict[str, Any]], mode: str) -> None:
-    """``claims.json`` in the run folder: the chapter's verdicts with their numbers and the mode."""
-    run.write_json("claims.json", {"chapter": "04_tinyface_csri", "mode": mode, "claims": list(records)})

@@ -5,8 +5,11 @@ probe and gallery sets (20,888 and 50,000), reject the pairs of lowest quality, 
 of the kept pairs at a threshold set for an FMR of 1e-2, 1e-3 or 1e-4.
 
 Definitions. Pair quality = min of its two images' qualities. Rejecting a fraction r drops the
-floor(r * N) lowest-quality pairs of all N pairs, genuine and impostor pooled (equal qualities:
-the earlier pair first). A pair matches when its score > t, so FMR(t) = #{impostor > t}/#impostor
+floor(r * N) lowest-quality pairs of all N pairs, genuine and impostor pooled. Pairs of equal
+quality are rejected in a seeded random order, never in pair order: with pairs listed genuine-first
+(as :func:`sample_pairs` returns them) a quality with many ties would otherwise reject genuine pairs
+first and look better than it is; the order of ties is drawn without regard to the label and is the
+same in both variants. A pair matches when its score > t, so FMR(t) = #{impostor > t}/#impostor
 and FNMR(t) = #{kept genuine <= t}/#kept genuine; t for an FMR f is
 :func:`lrfr.protocols.verification.rate_threshold` (the lowest t with FMR(t) <= f). Two variants:
   ``"fixed"``: t set once on all impostor pairs, as ISO/IEC 29794-1 defines the ERC;
@@ -49,9 +52,7 @@ def sample_pairs(
     impostor pairs: uniform among all unordered pairs with different labels. Images with a
     negative label (unlabelled) are never used. Genuine pairs come first; within a pair i < j.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels has shape {labels.shape} and dtype {labels.dtype}; expected (N,) integers")
+    labels = _label_vector(labels, "labels")
     rng = np.random.default_rng(seed)
     genuine = _all_genuine_pairs(labels)
     labelled = np.flatnonzero(labels >= 0)
@@ -63,6 +64,56 @@ def sample_pairs(
     impostor = _impostor_pairs(labels, labelled, n_impostor, rng)
     pairs = np.concatenate([genuine, impostor]).astype(np.int64).reshape(-1, 2)
     return pairs, np.arange(len(pairs)) < n_genuine
+
+
+def cross_resolution_pairs(
+    probe_labels: np.ndarray | Sequence[int], gallery_labels: np.ndarray | Sequence[int],
+    n_genuine: int, n_impostor: int, seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs (n_genuine + n_impostor, 2) int64, is_genuine): each pair a probe and a gallery image.
+
+    The papers' ERC (Chai et al. 2023, Sec. 4.4, Fig. 7: pairs "from its gallery and probe sets")
+    compares probes with their gallery, i.e. cross-resolution pairs. Pooling all images instead (as
+    :func:`sample_pairs` on gallery + probes of every size would) fills the impostor pairs with
+    low-resolution-vs-low-resolution pairs, which collapse together and set the FMR threshold: FNMR
+    near 100 % at 0 % rejected. Here ``pairs[:, 0]`` indexes the probes and ``pairs[:, 1]`` the
+    gallery; the pair score is ``pair_scores(probes[pairs[:, 0]], gallery[pairs[:, 1]])`` and its
+    quality ``np.minimum(probe_quality[pairs[:, 0]], gallery_quality[pairs[:, 1]])`` (the lower one, as
+    :func:`pair_quality`). Genuine pairs: uniform among the (probe, gallery) pairs of one identity;
+    impostor pairs: uniform among those of different identities; images with a negative label
+    (unlabelled, distractors) are never used. Drawn without replacement, seeded, and returned in a
+    seeded random order (genuine and impostor pairs mixed, so folds or ties cannot follow the label).
+    """
+    probe_labels, gallery_labels = (_label_vector(probe_labels, "probe_labels"), _label_vector(gallery_labels, "gallery_labels"))
+    rng = np.random.default_rng(seed)
+    probes, gallery = np.flatnonzero(probe_labels >= 0), np.flatnonzero(gallery_labels >= 0)
+    mates = [np.stack(np.meshgrid(probes[probe_labels[probes] == label], gallery[gallery_labels[gallery] == label],
+                                  indexing="ij"), -1).reshape(-1, 2) for label in np.unique(probe_labels[probes])]
+    genuine = np.concatenate(mates) if mates else np.zeros((0, 2), dtype=np.int64)
+    impostor_total = len(probes) * len(gallery) - len(genuine)
+    for name, wanted, available in (("n_genuine", n_genuine, len(genuine)), ("n_impostor", n_impostor, impostor_total)):
+        if not isinstance(wanted, (int, np.integer)) or not 0 <= wanted <= available:
+            raise ValueError(f"{name} {wanted!r} is not valid; expected an int in [0, {available}] (the pairs available)")
+    genuine = genuine[rng.choice(len(genuine), n_genuine, replace=False)]
+    keys = np.zeros(0, dtype=np.int64)
+    while len(keys) < n_impostor:
+        first = probes[rng.integers(0, len(probes), 2 * (n_impostor - len(keys)) + 16)]
+        second = gallery[rng.integers(0, len(gallery), len(first))]
+        differ = probe_labels[first] != gallery_labels[second]
+        keys = np.concatenate([keys, first[differ] * len(gallery_labels) + second[differ]])
+        keys = keys[np.sort(np.unique(keys, return_index=True)[1])]
+    keys = keys[:n_impostor]
+    impostor = np.stack([keys // len(gallery_labels), keys % len(gallery_labels)], 1)
+    pairs = np.concatenate([genuine, impostor]).astype(np.int64).reshape(-1, 2)
+    order = rng.permutation(len(pairs))
+    return pairs[order], (np.arange(len(pairs)) < n_genuine)[order]
+
+
+def _label_vector(labels: np.ndarray | Sequence[int], name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} has shape {labels.shape} and dtype {labels.dtype}; expected (N,) integers")
+    return labels
 
 
 def _all_genuine_pairs(labels: np.ndarray) -> np.ndarray:
@@ -105,11 +156,13 @@ def error_versus_reject(
     fmrs: Sequence[float] = ERC_FMRS,
     reject_fractions: Sequence[float] = REJECT_FRACTIONS,
     variant: str = "fixed",
+    seed: int = 0,
 ) -> ErrorVersusReject:
     """FNMR of the kept pairs after rejecting each fraction of lowest-``quality`` pairs (module definitions).
 
-    ``quality``: (N,) pair quality (see :func:`pair_quality`). A level with no kept genuine pair, or
-    (``"recomputed"``) no kept impostor pair, gets FNMR and threshold NaN.
+    ``quality``: (N,) pair quality (see :func:`pair_quality`); ties are broken in a random order drawn
+    with ``seed``. A level with no kept genuine pair, or (``"recomputed"``) no kept impostor pair, gets
+    FNMR and threshold NaN.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant {variant!r} is not valid; expected one of {VARIANTS}")
@@ -122,7 +175,7 @@ def error_versus_reject(
     if fractions.ndim != 1 or not len(fractions) or not ((fractions >= 0) & (fractions < 1)).all() or (np.diff(fractions) <= 0).any():
         raise ValueError(f"reject_fractions {reject_fractions!r}: expected increasing values in [0, 1)")
     fixed = [rate_threshold(impostor, fmr, "FMR") for fmr in fmrs]
-    order = np.argsort(quality, kind="stable")
+    order = np.lexsort((np.random.default_rng(seed).permutation(len(quality)), quality))  # ties: seeded random
     fnmr = np.full((len(fractions), len(fixed)), np.nan)
     thresholds = np.full_like(fnmr, np.nan)
     for row, fraction in enumerate(fractions):

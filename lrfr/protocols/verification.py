@@ -131,21 +131,22 @@ def kfold_accuracy(
     is_genuine: np.ndarray | Sequence[bool],
     folds: np.ndarray | Sequence[int] | None = None,
     n_folds: int = 10,
+    seed: int = 0,
 ) -> KFoldAccuracy:
     """The LFW/XQLFW protocol: accuracy on each fold at the threshold best on the other folds.
 
-    ``folds``: (N,) fold id of each pair; default ``n_folds`` contiguous folds in pair order (the
-    first N mod n_folds folds one pair larger, as numpy.array_split). Accepted = score >= t. The
-    threshold maximising training accuracy is searched exactly over -inf, +inf and the midpoints
-    between consecutive distinct training scores; among equally good ones the lowest is taken.
+    ``folds``: (N,) fold id of each pair, e.g. the folds of LFW's ``pairs.txt``; default
+    :func:`mixed_folds` (``n_folds`` seeded folds that each hold their share of genuine and of
+    impostor pairs, whatever the pair order). Never contiguous folds in pair order: on pairs ordered
+    genuine-first (as :func:`lrfr.protocols.erc.sample_pairs` returns them) each fold would hold one
+    class only and its threshold, learnt on the others, would give below-chance accuracy.
+    Accepted = score >= t. The threshold maximising training accuracy is searched exactly over -inf,
+    +inf and the midpoints between consecutive distinct training scores; among equally good ones the
+    lowest is taken.
     """
     scores, is_genuine = np.asarray(scores, dtype=np.float64), np.asarray(is_genuine)
     split_scores(scores, is_genuine)
-    if folds is None:
-        if not isinstance(n_folds, int) or not 2 <= n_folds <= len(scores):
-            raise ValueError(f"n_folds {n_folds!r} is not valid; expected an int in [2, {len(scores)}] (the pair count)")
-        folds = np.repeat(np.arange(n_folds), [len(part) for part in np.array_split(scores, n_folds)])
-    folds = np.asarray(folds)
+    folds = mixed_folds(is_genuine, n_folds, seed) if folds is None else np.asarray(folds)
     if folds.shape != scores.shape:
         raise ValueError(f"folds has shape {folds.shape}; expected {scores.shape}, one fold id per pair")
     ids = np.unique(folds)
@@ -156,6 +157,22 @@ def kfold_accuracy(
         [np.mean((scores[folds == fold] >= t) == is_genuine[folds == fold]) for fold, t in zip(ids, thresholds)]
     )
     return KFoldAccuracy(float(accuracies.mean()), float(accuracies.std()), accuracies, thresholds)
+
+
+def mixed_folds(is_genuine: np.ndarray | Sequence[bool], n_folds: int = 10, seed: int = 0) -> np.ndarray:
+    """(N,) fold ids in [0, n_folds): the genuine pairs and the impostor pairs are each dealt round-robin
+    to the folds in a seeded random order, so every fold holds (to one pair) its share of each class
+    and the folds do not depend on the pairs' order beyond the seed."""
+    is_genuine = np.asarray(is_genuine, dtype=bool)
+    if not isinstance(n_folds, int) or not 2 <= n_folds <= len(is_genuine):
+        raise ValueError(f"n_folds {n_folds!r} is not valid; expected an int in [2, {len(is_genuine)}] (the pair count)")
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(is_genuine), dtype=np.int64)
+    offset = 0
+    for members in (np.flatnonzero(is_genuine), np.flatnonzero(~is_genuine)):
+        folds[rng.permutation(members)] = (offset + np.arange(len(members))) % n_folds
+        offset += len(members)  # the impostors continue the deal where the genuine pairs stopped
+    return folds
 
 
 def _best_threshold(scores: np.ndarray, is_genuine: np.ndarray) -> float:

@@ -67,7 +67,7 @@ def unpack(archive: Path, target: Path, keep_roots: Sequence[str] = ()) -> None:
     try:
         (_extract_zip if kind == "zip" else _extract_tar)(archive, staging)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
-        raise FetchError(f"cannot unpack {archive}: {error}") from None
+        raise FetchError(f"cannot unpack {archive}: {error}; delete {archive} (or put an intact copy in its place) and rerun") from None
     entries = list(staging.iterdir())
     root = entries[0] if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in keep_roots else staging
     for entry in list(root.iterdir()):

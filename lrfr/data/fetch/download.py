@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -60,14 +61,17 @@ def verify(path: Path, remote: RemoteFile, accept_unverified: bool = False) -> s
     return found["sha256"]
 
 
-def _open_range(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | None:
-    """The HTTP response for ``url`` from byte ``offset`` on, or None when the server says nothing is left."""
+def _open_range(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | int | None:
+    """The HTTP response for ``url`` from byte ``offset`` on; when the server answers 416 (nothing at or
+    after ``offset``), the complete length it announces in ``Content-Range: bytes */N``, or None when it
+    announces none."""
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
-            return None
+            match = re.fullmatch(r"bytes \*/(\d+)", (error.headers.get("Content-Range") or "").strip())
+            return int(match[1]) if match else None
         raise FetchError(f"download of {url} failed: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
         raise FetchError(f"download of {url} failed: {error.reason}") from None
@@ -87,33 +91,48 @@ def download(url: str, dest: Path, timeout: float = 60.0, chunk_size: int = 1 <<
     """Download ``url`` to ``dest`` through ``<dest>.part``, resuming a partial file with a Range request.
 
     A server that ignores the Range header restarts the file from the start; a response shorter than
-    its announced length raises :class:`FetchError` and keeps the ``.part`` for the next attempt.
+    its announced length raises :class:`FetchError` and keeps the ``.part`` for the next attempt. The
+    ``.part`` becomes ``dest`` only after a transfer that ended at the file's length: when the server
+    answers a resume with 416, the ``.part`` is promoted only if the server's announced length equals
+    its size; otherwise (longer than the file, or no length announced, as for sources that publish
+    neither size nor checksum) it is discarded and the file downloaded anew.
     """
     dest = Path(dest)
     part = partial_path(dest)
     part.parent.mkdir(parents=True, exist_ok=True)
     offset = part.stat().st_size if part.exists() else 0
     response = _open_range(url, offset, timeout)
-    if response is not None:
-        with response:
-            if offset and response.status != 206:
-                offset = 0
-            elif offset and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
-                raise FetchError(f"download of {url}: asked for bytes {offset}- and got {response.headers.get('Content-Range')!r}")
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length is not None else None
-            try:
-                _stream(response, part, offset, total, chunk_size)
-            except (http.client.HTTPException, OSError) as error:
-                raise FetchError(
-                    f"download of {url} was interrupted at {part.stat().st_size} bytes ({error!r}); "
-                    f"{part} is kept, rerun to resume"
-                ) from None
-        got = part.stat().st_size
-        if total is not None and got != total:
-            raise FetchError(f"download of {url} stopped at {got} of {total} bytes; {part} is kept, rerun to resume")
+    if not isinstance(response, http.client.HTTPResponse) and response != offset:
+        tqdm.write(f"{part} ({offset} bytes) does not match what {url} serves "
+                   f"(length {response if response is not None else 'not announced'}); downloading it anew")
+        part.unlink()
+        offset, response = 0, _open_range(url, 0, timeout)
+    if isinstance(response, http.client.HTTPResponse):
+        _receive(url, response, part, offset, chunk_size)
     part.rename(dest)
     return dest
+
+
+def _receive(url: str, response: http.client.HTTPResponse, part: Path, offset: int, chunk_size: int) -> None:
+    """Write ``response`` into ``part`` (appending from ``offset`` when the server honoured the range);
+    a transfer that ends before its announced length raises :class:`FetchError`, keeping ``part``."""
+    with response:
+        if offset and response.status != 206:
+            offset = 0
+        elif offset and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            raise FetchError(f"download of {url}: asked for bytes {offset}- and got {response.headers.get('Content-Range')!r}")
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        try:
+            _stream(response, part, offset, total, chunk_size)
+        except (http.client.HTTPException, OSError) as error:
+            raise FetchError(
+                f"download of {url} was interrupted at {part.stat().st_size} bytes ({error!r}); "
+                f"{part} is kept, rerun to resume"
+            ) from None
+    got = part.stat().st_size
+    if total is not None and got != total:
+        raise FetchError(f"download of {url} stopped at {got} of {total} bytes; {part} is kept, rerun to resume")
 
 
 def fetch_file(remote: RemoteFile, folder: Path, accept_unverified: bool = False) -> Path:
