@@ -87,6 +87,7 @@ class FineTuning:
     backbone: str = "quick"
     input_size: int = 32
     embedding_size: int = 128
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # the pre-trained backbone's other kwargs (widths)
     epochs: int = 6
     batch_size: int = 64
     lr: float = 0.05
@@ -115,7 +116,8 @@ def finetune_config(name: str, method: Method, setting: FineTuning) -> Experimen
         ),
         model=ModelSpec(
             backbone=setting.backbone,
-            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size,
+                             **setting.backbone_kwargs},
             heads={"main": HeadSpec(kind=method.head, kwargs=dict(method.head_kwargs))},
             terms=terms,
             pretrained=setting.pretrained,

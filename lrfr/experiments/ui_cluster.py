@@ -1,5 +1,6 @@
 """Chapter 1: the data sets, a backbone pre-trained on HR faces, and the unrecognizable-identities cluster.
 
+The backbone is the book's shared pre-training (:mod:`lrfr.experiments.pretraining`).
 Chai et al. 2023 (Fig. 1a, after Deng et al. 2021): a model pre-trained on HR faces maps
 unrecognizable faces to one cluster; very-low-resolution faces split into those far from its
 center and those close to it. Cheng et al. 2018 (Table 4): the same model recognises synthetic LR
@@ -22,51 +23,9 @@ from lrfr.data.degrade import synthetic_lr
 from lrfr.data.loaders import load_folder, load_pairs, load_scface, load_tinyface_test, load_unlabelled
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.identification import evaluate_identification
-from lrfr.training.config import DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TrainConfig
 from lrfr.training.objective import Objective
 
 TINYFACE_MEAN_HEIGHT = 20  # Cheng et al. 2018, Table 2 / Sec. 5.1: TinyFace faces average 20 x 16 px
-
-
-def pretrain_config(
-    data_root: str | Path,
-    *,
-    dataset: str = "folder",
-    dataset_folder: str = "hr",
-    keep_in_memory: bool = True,
-    backbone: str = "quick",
-    input_size: int = 32,
-    embedding_size: int = 128,
-    epochs: int = 8,
-    batch_size: int = 128,
-    lr: float = 0.1,
-    head: str = "arcface",
-    seed: int = 0,
-    num_workers: int = 0,
-) -> ExperimentConfig:
-    """ArcFace training of ``backbone`` on the HR identity set ``<data_root>/<dataset_folder>`` read
-    by the DATASETS factory ``dataset`` ("folder": folder per identity; "recordio": insightface's
-    CASIA-WebFace/MS1M ``train.rec``), standing in for Chai et al.'s VGGFace2 pre-training (Sec. 4).
-
-    SGD, lr divided by 10 at 60% and 85% of the epochs; ``keep_in_memory`` (FaceDataset factories
-    only) decodes each image once, for small sets read for many epochs.
-    """
-    milestones = sorted({max(1, round(epochs * 0.6)), max(1, round(epochs * 0.85))})
-    kwargs = {"root": str(Path(data_root) / dataset_folder), "input_size": input_size}
-    data = DataSpec("in_memory", {"dataset": dataset, **kwargs}) if keep_in_memory else DataSpec(dataset, kwargs)
-    return ExperimentConfig(
-        name=f"pretrain-{backbone}",
-        train=TrainConfig(
-            seed=seed, epochs=epochs, batch_size=batch_size, num_workers=num_workers,
-            optimizer=OptimizerConfig(lr=lr), schedule=ScheduleConfig(name="multistep", milestones=milestones),
-        ),
-        model=ModelSpec(
-            backbone=backbone,
-            backbone_kwargs={"input_size": input_size, "embedding_size": embedding_size},
-            heads={"main": HeadSpec(kind=head)},
-        ),
-        data={"main": data},
-    )
 
 
 @dataclass(frozen=True)
