@@ -48,7 +48,7 @@ def test_no_core_module_imports_an_extra_at_module_level():
     """``import lrfr`` and every core module load without the extras: an extra is imported inside the
     function that needs it (lrfr.plots, whose package imports plotly, is the book's and the dashboard's own code)."""
     extras = {"streamlit", "plotly", "pandas", "sklearn", "umap", "papermill", "nbformat", "IPython", "faiss",
-              "dlib", "face_recognition_models", "skimage", "playwright", "jupyter_book", "ipywidgets"}
+              "dlib", "face_recognition_models", "skimage", "playwright", "jupyter_book", "ipywidgets", "mathjax"}
     offending = []
     for path in (ROOT / "lrfr").rglob("*.py"):
         if path.parent.name == "plots":
