@@ -5,10 +5,25 @@ by papermill with its parameter file ``book/params/<chapter>.<mode>.yaml`` into 
 book under ``_build/src``; jupyter-book (``execute_notebooks: off``) then renders that staging copy to
 ``_build/html``. Sources are never modified.
 
-Plotly figures (shown with :func:`lrfr.plots.display.show`) call the global ``Plotly``: the build copies
-the plotly.min.js of the installed ``plotly`` package into the staging folder's ``_lrfr_static/``, which
-``_config.yml`` adds to sphinx's static path and loads first on every page, so the HTML needs no CDN.
-Each executed chapter's wall time is printed and written to ``_build/timings.jsonl``.
+Modes (:data:`MODES`): ``smoke`` runs every cell on tiny data (the test suite builds the book this
+way), ``quick`` is the CPU book on synthetic data, ``full`` the papers' setting on real data.
+
+Offline pages. Plotly figures (shown with :func:`lrfr.plots.display.show`) call the global ``Plotly``:
+the build copies the plotly.min.js of the installed ``plotly`` package into the staging folder's
+``_lrfr_static/``, which ``_config.yml`` adds to sphinx's static path and loads first on every page.
+Equations: the MathJax 3 build of the installed ``django-static-mathjax`` package (a plain PyPI
+package of MathJax's files; no Django involved) is copied to ``_lrfr_static/mathjax/`` and
+``_config.yml`` points sphinx's ``mathjax_path`` there. So the HTML needs no CDN.
+
+Readable pages. In the staged copy every code cell but the parameters (and papermill's injected
+parameters) is tagged ``hide-input``: the page reads as text and results, each cell's code behind a
+toggle. The sources are not modified.
+
+Claims. After the chapters run, the newest ``claims.json`` (:mod:`lrfr.claims`) of each chapter under
+its ``results_root`` is collected (an executed chapter's only if written during this build) into
+``_build/claims.jsonl`` (one line per claim) and into the scorecard page ``book/scorecard.md``, whose
+:data:`SCORECARD_MARKER` line is replaced by the table. Each executed chapter's wall time is printed
+and written to ``_build/timings.jsonl``.
 """
 
 from __future__ import annotations
@@ -19,15 +34,20 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import yaml
 from tqdm.auto import tqdm
 
-MODES = ("quick", "full")
+MODES = ("smoke", "quick", "full")  # smoke: the pipeline on tiny data (the tests); quick: CPU, synthetic; full: the papers
 STATIC = "_lrfr_static"  # staged static folder; _config.yml lists it in html_static_path
 TIMINGS = "timings.jsonl"  # under _build/: one {"chapter", "mode", "seconds"} object per executed chapter
+CLAIMS = "claims.jsonl"  # under _build/: one object per claim of every chapter (lrfr.claims records)
+SCORECARD = "book/scorecard.md"  # the page that shows every chapter's claims
+SCORECARD_MARKER = "<!-- lrfr book: scorecard -->"  # replaced by the table in the staged copy
+VISIBLE_TAGS = ("parameters", "injected-parameters")  # code cells shown unfolded
 
 
 class ChapterError(RuntimeError):
@@ -174,6 +194,38 @@ def stage_sources(root: Path, staging: Path) -> None:
     )
     (staging / STATIC).mkdir()
     shutil.copy2(plotly_js(), staging / STATIC / "plotly.min.js")
+    shutil.copytree(mathjax_dir(), staging / STATIC / "mathjax", ignore=shutil.ignore_patterns(*_UNUSED_MATHJAX))
+
+
+# MathJax bundles and files the book does not load (it loads tex-mml-chtml.js, which fetches its fonts,
+# TeX extensions, menu and accessibility parts from the folders beside it)
+_UNUSED_MATHJAX = ("tex-chtml*.js", "tex-svg*.js", "tex-mml-svg.js", "mml-*.js", "node-main.js", "svg")
+
+
+def mathjax_dir() -> Path:
+    """MathJax 3's es5 build folder as the ``django-static-mathjax`` package installs it."""
+    try:
+        import mathjax
+    except ImportError:
+        raise FileNotFoundError("MathJax not found: the book needs the django-static-mathjax package "
+                                "(pip install django-static-mathjax, or make venv)") from None
+    path = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (path / "tex-mml-chtml.js").is_file():
+        raise FileNotFoundError(f"{path / 'tex-mml-chtml.js'} not found: reinstall the django-static-mathjax package")
+    return path
+
+
+def fold_code(notebook: Path) -> None:
+    """Tag every code cell of ``notebook`` but the parameter cells (:data:`VISIBLE_TAGS`) ``hide-input``,
+    in place: jupyter-book then shows its outputs with the code behind a toggle."""
+    import nbformat
+
+    book = nbformat.read(notebook, as_version=4)
+    for cell in book.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "code" and not set(tags) & {*VISIBLE_TAGS, "hide-input", "remove-input", "remove-cell"}:
+            tags.append("hide-input")
+    nbformat.write(book, notebook)
 
 
 def plotly_js() -> Path:
@@ -188,7 +240,10 @@ def plotly_js() -> Path:
 
 def timings(root: Path) -> list[dict]:
     """The chapter timings of the last build under ``root`` (``_build/timings.jsonl``)."""
-    path = root / "_build" / TIMINGS
+    return _read_jsonl(root / "_build" / TIMINGS)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
@@ -228,22 +283,77 @@ def build(root: Path, mode: str = "quick", only: list[str] | None = None, overri
     stage_sources(root, staging)
     timings_path = build_dir / TIMINGS
     timings_path.unlink(missing_ok=True)
+    build_started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for notebook in tqdm(notebooks, desc=f"chapters ({mode})", unit="chapter"):
         target = staging / notebook.relative_to(root)
         if only and notebook.stem not in only:
             shutil.copy2(notebook, target)  # rendered without outputs
-            continue
-        started = time.perf_counter()
-        execute_chapter(notebook, target, mode, cwd=root, overrides=overrides)
-        record = {"chapter": notebook.stem, "mode": mode, "seconds": round(time.perf_counter() - started, 2)}
-        tqdm.write(f"{record['chapter']} ({mode}): {record['seconds']:.1f} s", file=sys.stderr)
-        with timings_path.open("a") as stream:
-            stream.write(json.dumps(record) + "\n")
+        else:
+            started = time.perf_counter()
+            execute_chapter(notebook, target, mode, cwd=root, overrides=overrides)
+            record = {"chapter": notebook.stem, "mode": mode, "seconds": round(time.perf_counter() - started, 2)}
+            tqdm.write(f"{record['chapter']} ({mode}): {record['seconds']:.1f} s", file=sys.stderr)
+            with timings_path.open("a") as stream:
+                stream.write(json.dumps(record) + "\n")
+        fold_code(target)
+    executed = [nb for nb in notebooks if not only or nb.stem in only]
+    write_scorecard(root, staging, collect_claims(root, notebooks, executed, mode, overrides, build_started))
     render_html(staging, root)
     index = build_dir / "html" / "index.html"
     if not index.is_file():
         raise RuntimeError(f"jupyter-book finished but {index} was not written")
     return index
+
+
+def collect_claims(root: Path, notebooks: list[Path], executed: list[Path], mode: str, overrides: dict | None,
+                   since: str) -> list:
+    """The newest ``claims.json`` of each chapter under the chapters' ``results_root`` folders (relative
+    to ``root``), written to ``_build/claims.jsonl``; an executed chapter's counts only if written at or
+    after ``since`` (an ISO time: this build's start), so a stale file never passes for this build's."""
+    from lrfr.claims import find_claims
+
+    results_roots = {_results_root(root, nb, mode, overrides if nb in executed else None) for nb in notebooks}
+    chapters_by_name = {nb.stem: nb for nb in notebooks}
+    found: dict = {}
+    for folder in sorted(results_roots):
+        for claims in find_claims(folder) if folder.is_dir() else []:
+            notebook = chapters_by_name.get(claims.chapter)
+            if notebook is None or (notebook in executed and claims.written < since):
+                continue
+            if claims.chapter not in found or claims.written >= found[claims.chapter].written:
+                found[claims.chapter] = claims
+    collected = [found[nb.stem] for nb in notebooks if nb.stem in found]
+    with (root / "_build" / CLAIMS).open("w") as stream:
+        for chapter in collected:
+            for record in chapter.claims:
+                stream.write(json.dumps({"chapter": chapter.chapter, "mode": chapter.mode, "data": chapter.data,
+                                         "written": chapter.written, **record}) + "\n")
+    return collected
+
+
+def _results_root(root: Path, notebook: Path, mode: str, overrides: dict | None) -> Path:
+    """The folder (under ``root``) where ``notebook`` writes its run folders in ``mode``."""
+    has_file = (notebook.parent / "params" / f"{notebook.stem}.{mode}.yaml").is_file()
+    values = {**(parameters(notebook, mode) if has_file else {}), **(overrides or {})}
+    return root / values.get("results_root", "results")
+
+
+def write_scorecard(root: Path, staging: Path, collected: list) -> None:
+    """Replace the :data:`SCORECARD_MARKER` line of the staged scorecard page by the claims table."""
+    from lrfr.claims import scorecard_markdown
+
+    page = staging / SCORECARD
+    if not page.is_file():
+        return
+    text = page.read_text(encoding="utf-8")
+    if SCORECARD_MARKER not in text:
+        raise ValueError(f"{root / SCORECARD} has no line {SCORECARD_MARKER!r}; expected it where the scorecard goes")
+    page.write_text(text.replace(SCORECARD_MARKER, scorecard_markdown(collected)), encoding="utf-8")
+
+
+def claim_records(root: Path) -> list[dict]:
+    """The claims of the last build under ``root`` (``_build/claims.jsonl``), one dict per claim."""
+    return _read_jsonl(root / "_build" / CLAIMS)
 
 
 def render_html(staging: Path, root: Path) -> None:

@@ -181,8 +181,9 @@ class ClaimResult:
         return {
             "id": claim.id, "paper": claim.paper, "claim": claim.claim, "source": claim.source,
             "metric": claim.metric, "comparison": claim.comparison, "direction": claim.direction, "null": claim.null,
-            "paper_number": claim.paper_number(), "paper_parts": claim.paper_parts(), "paper_note": claim.note,
-            "estimate": _estimate_dict(self.estimate), "parts": {k: _estimate_dict(v) for k, v in self.parts.items()},
+            "paper_number": claim.paper_number(), "paper_parts": _labelled(claim.paper_parts()), "paper_note": claim.note,
+            "estimate": _estimate_dict(self.estimate),
+            "parts": [{"label": label, **_estimate_dict(value)} for label, value in self.parts.items()],
             "verdict": self.verdict, "note": self.note,
         }
 
@@ -199,6 +200,11 @@ def evaluate(claim_id: str, boot: Bootstrap, statistic: Statistic, *,
     ``parts`` on the same resampled identities of ``boot``, and decide ``claim_id``."""
     claim = get_claim(claim_id)
     return ClaimResult(claim, boot.estimate(statistic), {k: boot.estimate(v) for k, v in (parts or {}).items()}, note)
+
+
+def _labelled(values: Mapping[str, float | None]) -> list[dict[str, Any]]:
+    """``[{"label", "value"}, ...]`` in order (a JSON object's keys would be sorted on writing)."""
+    return [{"label": label, "value": value} for label, value in values.items()]
 
 
 def _estimate_dict(estimate: Estimate) -> dict[str, Any]:
@@ -290,9 +296,9 @@ def _interval(record: Mapping[str, Any], decimals: int = 2, signed: bool = False
 
 def paper_text(record: Mapping[str, Any]) -> str:
     """The paper's number for a claim record: "71.92 − 70.33 = +1.58", a single value, or its note."""
-    parts = record.get("paper_parts") or {}
-    if parts and None not in parts.values():
-        return " − ".join(_number(v) for v in parts.values()) + f" = {_number(record['paper_number'], signed=True)}"
+    values = [part["value"] for part in record.get("paper_parts") or []]
+    if values and None not in values:
+        return " − ".join(_number(v) for v in values) + f" = {_number(record['paper_number'], signed=True)}"
     if record.get("paper_number") is not None:
         return _number(record["paper_number"])
     return record.get("paper_note") or "–"
@@ -301,7 +307,7 @@ def paper_text(record: Mapping[str, Any]) -> str:
 def ours_text(record: Mapping[str, Any]) -> str:
     """This run's estimate "+1.20 [0.10, 2.30]" with the absolute values behind it, labelled."""
     text = _interval(record["estimate"], signed=record.get("null", 0) == 0)
-    parts = "; ".join(f"{label}: {_interval(value)}" for label, value in (record.get("parts") or {}).items())
+    parts = "; ".join(f"{part['label']}: {_interval(part)}" for part in record.get("parts") or [])
     return f"{text} ({parts})" if parts else text
 
 
@@ -346,7 +352,7 @@ class ClaimsBox:
 
 def _pending(claim: Claim) -> dict[str, Any]:
     return {"claim": claim.claim, "paper": claim.paper, "source": claim.source, "metric": claim.metric,
-            "comparison": claim.comparison, "paper_number": claim.paper_number(), "paper_parts": claim.paper_parts(),
+            "comparison": claim.comparison, "paper_number": claim.paper_number(), "paper_parts": _labelled(claim.paper_parts()),
             "paper_note": claim.note}
 
 
@@ -360,12 +366,10 @@ class ClaimsDisplay:
         self.handle = display(ClaimsBox([_pending(c) for c in self.claims], "The paper's claims (decided below)"),
                               display_id=True)
 
-    def update(self, results: Sequence[ClaimResult]) -> ClaimsBox:
-        """Replace the pending box with the decided results; returns the box."""
-        box = ClaimsBox([result.to_dict() for result in results])
+    def update(self, results: Sequence[ClaimResult]) -> None:
+        """Replace the pending box with the decided results (in place: the box is not shown again)."""
         if self.handle is not None:
-            self.handle.update(box)
-        return box
+            self.handle.update(claims_box(results))
 
 
 def show_claims(claim_ids: Sequence[str]) -> ClaimsDisplay:

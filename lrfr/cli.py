@@ -133,6 +133,8 @@ DEBUG_HELP = "on an error, show the Python traceback instead of the one-line mes
 
 
 def parser() -> argparse.ArgumentParser:
+    from lrfr.book import MODES
+
     root = argparse.ArgumentParser(prog="lrfr", description="Low-resolution face recognition, reproduced.")
     root.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     # each command accepts --debug too; SUPPRESS keeps a root-level --debug from being reset by the command
@@ -154,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     book = commands.add_parser("book", help="execute the chapters with papermill and build the HTML book")
-    book.add_argument("--mode", choices=("quick", "full"), default="quick")
+    book.add_argument("--mode", choices=MODES, default="quick", help="smoke (pipeline only, tiny data), quick (CPU, synthetic) or full (real data, GPU)")
     book.add_argument("--chapters", nargs="+", help="execute only these chapters (notebook names)")
     book.add_argument("--root", default=".", help="the repository root (holds _config.yml and book/)")
     book.add_argument(

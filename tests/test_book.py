@@ -26,12 +26,12 @@ def copy_book(tmp_path: Path, chapter_sources: dict[str, list[str]]) -> Path:
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("*.ipynb", "params"))
     (root / "book" / "params").mkdir()
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    toc["chapters"] = [{"file": f"book/{name}"} for name in chapter_sources]
+    toc["chapters"] = [{"file": "book/scorecard"}, *({"file": f"book/{name}"} for name in chapter_sources)]
     (root / "_toc.yml").write_text(yaml.safe_dump(toc))
     for name, cells in chapter_sources.items():
         notebook = nbformat.v4.new_notebook()
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        notebook.cells = [nbformat.v4.new_markdown_cell(f"# Chapter {name}")]
+        notebook.cells = [nbformat.v4.new_markdown_cell(f"# Chapter {name}\n\n{MATH_SENTENCE}")]
         notebook.cells.append(nbformat.v4.new_code_cell("value: int = 1  # a parameter", metadata={"tags": ["parameters"]}))
         notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
         nbformat.write(notebook, root / "book" / f"{name}.ipynb")
@@ -40,6 +40,7 @@ def copy_book(tmp_path: Path, chapter_sources: dict[str, list[str]]) -> Path:
     return root
 
 
+MATH_SENTENCE = r"The pull of a face: $d_i^P = 1-\cos\theta_{y_i}$, with $\hat v_i$ its embedding."
 TOY_CELLS = [
     "print(f'answer = {value * 2}')",
     "import plotly.graph_objects as go\nfrom lrfr.plots import show\n"
@@ -47,6 +48,12 @@ TOY_CELLS = [
     "from lrfr.references import compare\n"
     "compare({('Ours', 'w/ dis', 'Rank-1 IR'): 12.5}, 'chai2023', 1, data='SynthFace', backbone='tiny', mode='quick')",
     "import ipywidgets\n_ = ipywidgets.interact(lambda x: print('x =', x), x=(0, 5))",
+    "from lrfr import claims\nbox = claims.show_claims(['chai2023.ours_beats_arcface'])",
+    "from pathlib import Path\nfrom lrfr.stats import Estimate\n"
+    "Path('results/toy-run').mkdir(parents=True, exist_ok=True)\n"
+    "decided = [claims.decide('chai2023.ours_beats_arcface', Estimate(1.0, 0.5, 1.5))]\n"
+    "claims.write_claims('results/toy-run', decided, chapter='toy', mode='quick', data='toy data')\n"
+    "box.update(decided)",
 ]
 CDN = re.compile(r"cdn\.plot\.ly|cdn\.jsdelivr|unpkg\.com/plotly|cdnjs\.cloudflare|require(\.min)?\.js")
 
@@ -107,7 +114,8 @@ def test_a_comparison_table_shows_as_an_html_table(built):
     page = (built / "_build" / "html" / "book" / "toy.html").read_text()
     assert '<div class="lrfr-comparison"><table>' in page
     assert "Chai et al. (2023), Table 1: IR Comparison on TinyFace using ResNet-50" in page
-    assert '<td style="text-align:right">-60.56</td>' in page and "SynthFace data, tiny backbone, quick mode" in page
+    assert '<td style="text-align:right">12.50</td>' in page and "SynthFace data, tiny backbone, quick mode" in page
+    assert "-60.56" not in page  # synthetic vs the paper's data: no difference column
 
 
 @pytest.mark.slow
@@ -152,15 +160,109 @@ def test_the_real_book_has_a_table_of_contents_with_the_intro_first():
 
 def test_bench_book_prints_each_chapter_time_as_a_json_line(tmp_path, monkeypatch, capsys):
     import lrfr.bench.book as bench_book
+    from lrfr import claims
     from lrfr.bench import BENCHMARKS
+    from lrfr.stats import Estimate
 
     def fake_build(root: Path, mode: str, only: list[str] | None) -> None:
         (root / "_build").mkdir()
         record = {"chapter": "toy", "mode": mode, "seconds": 1.5}
         (root / "_build" / "timings.jsonl").write_text(json.dumps(record) + "\n")
+        decided = claims.decide("chai2023.ours_beats_arcface", Estimate(1.0, -0.5, 2.5)).to_dict()
+        claim = {"chapter": "toy", "mode": mode, "data": "toy data", "written": "2026-01-01T00:00:00+00:00", **decided}
+        (root / "_build" / "claims.jsonl").write_text(json.dumps(claim) + "\n")
 
     monkeypatch.setattr(bench_book, "build", fake_build)
     BENCHMARKS.get("book")(["--root", str(tmp_path)])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert records[0] == {"bench": "book", "chapter": "toy", "mode": "quick", "seconds": 1.5}
-    assert records[1]["chapter"] == "(whole book, with HTML)" and len(records) == 2
+    assert records[1]["chapter"] == "(whole book, with HTML)" and len(records) == 3
+    assert records[2]["claim"] == "chai2023.ours_beats_arcface" and records[2]["verdict"] == "inconclusive"
+    assert records[2]["estimate"]["low"] == -0.5 and records[2]["paper_number"] == pytest.approx(71.915 - 70.333)
+
+
+@pytest.mark.slow
+def test_code_cells_are_folded_except_the_parameters(built):
+    staged = nbformat.read(built / "_build" / "src" / "book" / "toy.ipynb", as_version=4)
+    code = [cell for cell in staged.cells if cell.cell_type == "code"]
+    shown = [cell for cell in code if "hide-input" not in cell.metadata.get("tags", [])]
+    assert {tag for cell in shown for tag in cell.metadata["tags"]} <= {"parameters", "injected-parameters"}
+    assert len(shown) == 2 and len(code) == len(shown) + len(TOY_CELLS)  # parameters + papermill's injected ones
+    page = (built / "_build" / "html" / "book" / "toy.html").read_text()
+    assert page.count("tag_hide-input") == len(TOY_CELLS) and "tag_parameters" in page
+    source = nbformat.read(built / "book" / "toy.ipynb", as_version=4)
+    assert not any("hide-input" in cell.metadata.get("tags", []) for cell in source.cells)  # sources untouched
+
+
+@pytest.mark.slow
+def test_mathjax_is_the_books_own_copy_and_a_browser_renders_tex_offline(built):
+    from lrfr.bench.dashboard import CHROMIUM, chromium
+    from lrfr.book import mathjax_dir
+
+    html = built / "_build" / "html"
+    page = html / "book" / "toy.html"
+    text = page.read_text()
+    assert re.search(r'<script defer="defer" src="\.\./_static/mathjax/tex-mml-chtml\.js', text)
+    assert "cdn.jsdelivr" not in text and "mathjax@3" not in text
+    copied = html / "_static" / "mathjax" / "tex-mml-chtml.js"
+    assert copied.read_bytes() == (mathjax_dir() / "tex-mml-chtml.js").read_bytes()
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it as root)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with chromium(built / "profile") as browser_page:
+        remote = []
+        browser_page.route(re.compile(r"^(?!file:).*"), lambda route: (remote.append(route.request.url), route.abort()))
+        browser_page.goto(page.as_uri())
+        browser_page.wait_for_function("document.querySelectorAll('mjx-container').length >= 2", timeout=60_000)
+        rendered = browser_page.locator("mjx-container").first
+        assert rendered.evaluate("node => node.getBoundingClientRect().width") > 0
+        assert "\\cos" not in browser_page.locator("article").inner_text()  # no raw TeX left on the page
+    assert not remote, remote  # nothing fetched from outside the book
+
+
+@pytest.mark.slow
+def test_the_scorecard_page_and_claim_records_hold_the_chapters_claims(built):
+    from lrfr.book import claim_records
+
+    records = claim_records(built)
+    assert [(r["chapter"], r["id"], r["verdict"]) for r in records] == [("toy", "chai2023.ours_beats_arcface", "reproduced")]
+    page = (built / "_build" / "html" / "book" / "scorecard.html").read_text()
+    assert "Ours (all loss terms) beats the ArcFace baseline" in page and "<strong>reproduced</strong>" in page
+    assert "71.92 − 70.33 = +1.58" in page and "+1.00 [+0.50, +1.50]" in page and "quick, toy data" in page
+
+
+@pytest.mark.slow
+def test_the_claims_box_shown_before_the_verdicts_is_updated_in_place(built):
+    staged = nbformat.read(built / "_build" / "src" / "book" / "toy.ipynb", as_version=4)
+    shown = next(cell for cell in staged.cells if "show_claims" in cell.source)
+    html = shown.outputs[0]["data"]["text/html"]
+    assert 'class="lrfr-claims"' in html and "lrfr-reproduced" in html and "pending" not in html
+    page = (built / "_build" / "html" / "book" / "toy.html").read_text()
+    assert page.count('class="lrfr-claims"') == 1 and "+1.00 [+0.50, +1.50]" in page
+
+
+def test_a_stale_claims_file_of_an_executed_chapter_is_not_collected(tmp_path):
+    from lrfr import claims
+    from lrfr.book import SCORECARD, claim_records, collect_claims, write_scorecard
+    from lrfr.stats import Estimate
+
+    root = copy_book(tmp_path, {"toy": ["pass"], "other": ["pass"]})
+    (root / "_build").mkdir()
+    result = claims.decide("chai2023.ours_beats_arcface", Estimate(-1.0, -1.5, -0.5))
+    for chapter in ("toy", "other"):
+        (root / "results" / chapter).mkdir(parents=True)
+        claims.write_claims(root / "results" / chapter, [result], chapter=chapter, mode="quick", data="d")
+    notebooks = [root / "book" / "toy.ipynb", root / "book" / "other.ipynb"]
+    # toy executed in a build that started after its claims.json was written: stale, left out;
+    # other was not executed: its newest claims.json stands
+    collected = collect_claims(root, notebooks, notebooks[:1], "quick", None, since="9999-01-01T00:00:00+00:00")
+    assert [c.chapter for c in collected] == ["other"]
+    assert [(r["chapter"], r["verdict"]) for r in claim_records(root)] == [("other", "contradicted")]
+    staging = root / "_build" / "src"
+    (staging / "book").mkdir(parents=True)
+    (staging / SCORECARD).write_text("# Scorecard\n\nno marker here\n")
+    with pytest.raises(ValueError, match="has no line '<!-- lrfr book: scorecard -->'"):
+        write_scorecard(root, staging, collected)
+    (staging / SCORECARD).write_text("# Scorecard\n\n<!-- lrfr book: scorecard -->\n")
+    write_scorecard(root, staging, collected)
+    assert "| other |" in (staging / SCORECARD).read_text() and "**contradicted**" in (staging / SCORECARD).read_text()

@@ -75,7 +75,9 @@ def test_claims_json_round_trips_and_the_newest_file_of_each_chapter_is_found(tm
     read = claims.read_claims(path)
     assert (read.chapter, read.mode, read.data) == ("02_recognizability", "smoke", "SynthFace (synthetic)")
     assert list(read.claims) == json.loads(json.dumps([r.to_dict() for r in results]))
-    assert read.claims[0]["verdict"] == "reproduced" and read.claims[0]["parts"]["Ours"]["low"] == 10.0
+    assert read.claims[0]["verdict"] == "reproduced" and read.claims[0]["parts"][0] == {
+        "label": "Ours", "value": 12.0, "low": 10.0, "high": 14.0, "level": 0.95, "resamples": 1000, "units": 0}
+    assert [p["label"] for p in read.claims[0]["paper_parts"]] == ["Ours, w/o dis", "Baseline (ArcFace), w/o dis"]
     assert read.claims[1]["estimate"]["low"] is None and read.claims[1]["verdict"] == "inconclusive"
     assert [c.chapter for c in claims.find_claims(tmp_path)] == ["02_recognizability"]
 

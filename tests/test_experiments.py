@@ -53,10 +53,11 @@ def test_synthetic_data_is_written_once_and_a_different_set_is_refused(tmp_path)
         synthetic_data(tmp_path / "new", "huge", seed=0)
 
 
-def test_synthetic_data_from_another_generator_version_is_written_again(tmp_path, capsys):
+@pytest.mark.parametrize("version", ["generator_version", "writer_version"])
+def test_synthetic_data_from_another_generator_or_writer_version_is_written_again(tmp_path, capsys, version):
     root = synthetic_data(tmp_path / "synth", "tiny", seed=3)
     manifest = json.loads((root / "manifest.json").read_text())
-    (root / "manifest.json").write_text(json.dumps({**manifest, "generator_version": "old"}))
+    (root / "manifest.json").write_text(json.dumps({**manifest, version: "old"}))
     (root / "stale.txt").write_text("from the old version")
     synthetic_data(root, "tiny", seed=3)
     assert "writing it again" in capsys.readouterr().out

@@ -179,6 +179,38 @@ def test_magface_margin_depends_on_the_clamped_norm_and_adds_g():
     assert out.loss.item() == pytest.approx(out.terms["ce"].item() + out.terms["magface_g"].item())
 
 
+@pytest.mark.parametrize("easy_margin", [False, True])
+def test_magface_easy_margin_keeps_the_margin_only_where_the_target_cosine_is_positive(easy_margin):
+    head = cosine_head("magface", easy_margin=easy_margin)
+    m40 = (0.8 - 0.45) / (110 - 10) * (40 - 10) + 0.45  # norm 40 -> m = 0.555
+    out = head(embeddings((20 * DEG, 40.0), (100 * DEG, 40.0)), torch.tensor([0, 0]))
+    assert out.logits[0, 0].item() == pytest.approx(64 * math.cos(20 * DEG + m40))  # cos > 0: margin either way
+    # cos(100 deg) < 0: the official default drops the margin; the paper's loss keeps it (100 deg + m < pi)
+    expected = math.cos(100 * DEG) if easy_margin else math.cos(100 * DEG + m40)
+    assert out.logits[1, 0].item() == pytest.approx(64 * expected)
+    assert out.logits[1, 1:].tolist() == pytest.approx([64 * math.cos(40 * DEG), 64 * math.cos(50 * DEG)])
+
+
+@pytest.mark.parametrize("mode", ["am", "arc"])
+@pytest.mark.parametrize("easy_margin", [False, True])
+def test_mv_softmax_easy_margin_drops_the_target_margin_but_not_the_misclassified_test(mode, easy_margin):
+    head = build_head("mv_softmax", embedding_size=2, num_classes=3, mode=mode, easy_margin=easy_margin).double().eval()
+    with torch.no_grad():  # the target 95 deg away (cos < 0), class 1 at 110 deg, class 2 at 180 deg
+        head.weight.copy_(torch.tensor([polar(95 * DEG), polar(110 * DEG), polar(180 * DEG)], dtype=torch.float64))
+    cos_y, cos_1 = math.cos(95 * DEG), math.cos(110 * DEG)
+    margined = cos_y - 0.35 if mode == "am" else math.cos(95 * DEG + 0.5)
+    assert margined < cos_1 < cos_y  # class 1 is mis-classified against the margined target only
+    row = logits_row(head, 0.0, 0)
+    target = cos_y if easy_margin else margined
+    assert row == pytest.approx([32 * target, 32 * (1.2 * cos_1 + 0.2), 32 * -1.0])
+    # where cos(theta_y) > 0 the option changes nothing
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([polar(40 * DEG), polar(60 * DEG), polar(180 * DEG)], dtype=torch.float64))
+    plain = build_head("mv_softmax", embedding_size=2, num_classes=3, mode=mode).double().eval()
+    plain.load_state_dict(head.state_dict())
+    assert logits_row(head, 0.0, 0) == pytest.approx(logits_row(plain, 0.0, 0))
+
+
 def test_magface_gradient_reaches_the_norm_through_margin_and_g():
     head = cosine_head("magface")
     norm = torch.tensor(40.0, dtype=torch.float64, requires_grad=True)

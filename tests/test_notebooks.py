@@ -96,7 +96,7 @@ def write_chapter(folder: Path, parameters: str = PARAMETERS, params: dict[str, 
                 nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("print(epochs)")]
     nbformat.write(nb, folder / "toy.ipynb")
-    for mode, text in (params or {"quick": "epochs: 1\n", "full": "epochs: 20\ndata_root: /data\n"}).items():
+    for mode, text in (params or {"smoke": "epochs: 1\n", "quick": "epochs: 1\n", "full": "epochs: 20\ndata_root: /data\n"}).items():
         (folder / "params" / f"toy.{mode}.yaml").write_text(text)
     return folder / "toy.ipynb"
 
@@ -154,8 +154,8 @@ def test_every_parameter_needs_a_type_and_a_comment(tmp_path, line, problem):
 
 
 def test_parameter_files_must_exist_and_set_only_defined_names(tmp_path):
-    notebook = write_chapter(tmp_path, params={"quick": "epochs: 1\nepoch: 3\n"})
+    notebook = write_chapter(tmp_path, params={"smoke": "epochs: 1\n", "quick": "epochs: 1\nepoch: 3\n"})
     assert notebook_problems(notebook) == [
-        f"missing parameter file {tmp_path / 'params' / 'toy.full.yaml'}",
         "toy.quick.yaml sets ['epoch'], which the parameters cell does not define (['data_root', 'epochs'])",
-    ][::-1]
+        f"missing parameter file {tmp_path / 'params' / 'toy.full.yaml'}",
+    ]

@@ -20,6 +20,7 @@ from lrfr.losses import (
     ri_regression_loss,
     ui_ri_statistics,
 )
+from lrfr.losses.recognizability_index import ONE_SIDED_95
 from lrfr.models import PerceptibilityAttention, PerceptibilityRegression, build_backbone
 from lrfr.protocols.quality import ui_center
 from lrfr.runs import RunFolder
@@ -485,3 +486,43 @@ def test_the_ri_target_reaches_the_embedding_only_when_not_detached(detach_targe
     # the L1 part reaches v through the target only (the regression reads the feature map, not v)
     (gradient,) = torch.autograd.grad(l1, captured["v"], allow_unused=True)
     assert (gradient is None or not gradient.any()) == detach_target
+
+
+def test_ablation_i_reaches_the_backbone_only_when_the_id_loss_acts_on_the_embeddings_ri():
+    # Row I (cls + ID only): on the learned RI, the regression bias alone can zero the ID loss, after
+    # which no gradient reaches the backbone (the degenerate case); on the RI of Eq. 1-3 of the embedding
+    # (id_source="embedding") the hard faces keep a loss whose gradient reaches the backbone.
+    batch = toy_batch()
+    gradients = {}
+    for source in ("learned", "embedding"):
+        objective, term, _ = build(experiment(alpha=0.0, beta=2.0, gamma=0.0, id_source=source))
+        with torch.no_grad():
+            term.regression[2].bias.fill_(10.0)  # what a few steps of row I do to the learned RI
+        objective.train()
+        terms = objective(batch)
+        objective.zero_grad()
+        terms["ri/id"].backward()
+        backbone = [p.grad for p in objective.backbone.parameters()]
+        gradients[source] = (terms["ri/id"].item(), sum(0.0 if g is None else g.abs().sum().item() for g in backbone))
+    assert gradients["learned"] == (0.0, 0.0)
+    loss, gradient = gradients["embedding"]
+    with torch.no_grad():
+        output = objective.backbone.eval()(batch["main.image"])
+        ri = recognizability_index(output, batch["main.label"], objective.heads["main"].weight, term.ui_center).ri
+    assert loss > 0 and gradient > 0 and (ri < ONE_SIDED_95).any()
+
+
+def test_id_on_the_embedding_is_eq7_of_the_embeddings_ri_and_refuses_estimated_statistics():
+    objective, term, _ = build(experiment(alpha=0.0, beta=2.0, gamma=0.0, id_source="embedding", tau=1.0))
+    batch = toy_batch()
+    term.observe_ui(objective.backbone, batch["ui.image"])
+    objective.eval()
+    with torch.no_grad():
+        parts = objective(batch)
+        output = objective.backbone(batch["main.image"])
+        ri = recognizability_index(output, batch["main.label"], objective.heads["main"].weight, term.ui_center).ri
+    torch.testing.assert_close(parts["ri/id"], 2.0 * index_diversion_loss(ri, tau=1.0))
+    with pytest.raises(ValueError, match="id_source='embedding' needs ui_statistics='standard_normal'"):
+        RecognizabilityTerm("ri", id_source="embedding", ui_statistics="estimated")
+    with pytest.raises(ValueError, match="id_source must be one of"):
+        RecognizabilityTerm("ri", id_source="prototype")

@@ -69,10 +69,14 @@ def test_compare_lists_paper_and_run_cells_with_differences():
     assert len(table.rows) == 12 + 1  # twelve printed values, plus the run's value for a "-" cell
     ours = next(r for r in table.rows if (r.row, r.column) == ("Ours", "w/ dis"))
     assert (ours.paper, ours.run, ours.difference) == (73.06, 12.3456, pytest.approx(12.3456 - 73.06))
-    markdown = table.to_markdown()
+    markdown = compare(run, "chai2023", 1, **SYNTH, all_rows=True, same_data=True).to_markdown()
     assert "| Ours | w/ dis | Rank-1 IR (%) | 73.06 | 12.35 | -60.71 |" in markdown
     assert "| TURL (CVPR20) | w/o dis | Rank-1 IR (%) | – | 5.00 | – |" in markdown
     assert "| CSRI (ACCV19) | w/ dis | Rank-1 IR (%) | 44.80 | – | – |" in markdown
+    # on other data (the default outside full mode) the values stand side by side, with no difference
+    other = table.to_markdown()
+    assert "| method | setting | metric | paper (its data) | this run (95 %) |" in other and "difference" not in other.split("\n")[2]
+    assert "| Ours | w/ dis | Rank-1 IR (%) | 73.06 | 12.35 |" in other and "-60.71" not in other
     assert table.title == "Chai et al. (2023), Table 1: IR Comparison on TinyFace using ResNet-50"
     only_run = compare(run, "chai2023", 1, **SYNTH)  # default: the paper's rows this run also has
     assert [(r.row, r.column) for r in only_run.rows] == [
@@ -90,7 +94,7 @@ def test_provenance_names_data_backbone_mode_and_the_synthetic_caveat():
 
 
 def test_html_is_a_table_with_escaped_text_and_the_provenance():
-    html = compare({("Ours", "0.01", "TPR@FAR"): 1.0}, "chai2023", 3, **SYNTH, all_rows=True)._repr_html_()
+    html = compare({("Ours", "0.01", "TPR@FAR"): 1.0}, "chai2023", 3, **SYNTH, all_rows=True, same_data=True)._repr_html_()
     assert html.count("<tr>") == 1 + 63 - 20  # header + every printed value
     assert "<td style=\"text-align:right\">-63.60</td>" in html
     assert "TPR(%)@FAR" in html and "SynthFace (quick preset) data" in html and "<em>" in html
@@ -133,3 +137,24 @@ def test_own_rows_are_listed_after_the_papers_rows_with_their_settings_checked()
                 mode="quick", own_rows=[key[0]])
     with pytest.raises(ValueError, match="are not cells of"):
         compare({key: 1.0}, "cheng2018", 4, data="SynthFace", backbone="quick", mode="quick")
+
+
+def test_effects_show_the_papers_difference_beside_ours_with_its_interval():
+    from lrfr.stats import Estimate
+
+    key, base = ("Ours", "w/o dis", "Rank-1 IR"), ("Baseline (ArcFace)", "w/o dis", "Rank-1 IR")
+    table = compare({key: Estimate(12.0, 10.0, 14.0), base: Estimate(11.0, 9.0, 13.0)}, "chai2023", 4, **SYNTH,
+                    baseline="Baseline (ArcFace)", effects={key: Estimate(1.0, 0.2, 1.8)})
+    assert table.header[3:] == ("paper (its data)", "this run (95 %)", "paper: Δ vs Baseline (ArcFace)",
+                                "this run: Δ vs Baseline (ArcFace) (95 %)")
+    markdown = table.to_markdown()
+    assert "| Ours | w/o dis | Rank-1 IR (%) | 71.92 | 12.00 [10.00, 14.00] | +1.58 | +1.00 [+0.20, +1.80] |" in markdown
+    assert "| Baseline (ArcFace) | w/o dis | Rank-1 IR (%) | 70.33 | 11.00 [9.00, 13.00] | (baseline) | (baseline) |" in markdown
+    assert "compare the effects (Δ vs Baseline (ArcFace)), not the values" in table.provenance
+    points = compare({key: 12.0, base: 11.5}, "chai2023", 4, **SYNTH, baseline="Baseline (ArcFace)")
+    assert "| +1.58 | +0.50 (no interval) |" in points.to_markdown()  # no estimates: the point effect only
+    with pytest.raises(ValueError, match="baseline 'ArcFace' is not a row of Chai et al. \\(2023\\) Table 4"):
+        compare({key: 12.0}, "chai2023", 4, **SYNTH, baseline="ArcFace")
+    with pytest.raises(ValueError, match="are not cells of"):
+        compare({key: 12.0}, "chai2023", 4, **SYNTH, baseline="Baseline (ArcFace)",
+                effects={("Ourz", "w/o dis", "Rank-1 IR"): Estimate(1.0, 0.0, 2.0)})

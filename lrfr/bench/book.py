@@ -1,4 +1,5 @@
-"""``lrfr bench book``: build the book (quick mode by default) and print each chapter's wall time."""
+"""``lrfr bench book``: build the book (quick mode by default) and print each chapter's wall time, then
+one line per claim of the scorecard (its chapter, verdict, this run's estimate and the paper's number)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from pathlib import Path
 
 from lrfr.bench import BENCHMARKS, emit
-from lrfr.book import MODES, build, timings
+from lrfr.book import MODES, build, claim_records, timings
 
 
 @BENCHMARKS.register("book")
@@ -23,3 +24,8 @@ def main(argv: list[str]) -> None:
     for record in timings(args.root.resolve()):
         emit({"bench": "book", **record})
     emit({"bench": "book", "chapter": "(whole book, with HTML)", "mode": args.mode, "seconds": total})
+    for record in claim_records(args.root.resolve()):
+        emit({"bench": "book", "claim": record["id"], "chapter": record["chapter"], "mode": record["mode"],
+              "data": record["data"], "verdict": record["verdict"], "estimate": record["estimate"],
+              "parts": record.get("parts", {}), "paper_number": record["paper_number"],
+              "comparison": record["comparison"], "metric": record["metric"]})

@@ -18,6 +18,10 @@ class MagFace(CosineMarginHead):
     fallback past pi) with the linear margin ``m(a) = (u_m - l_m) / (u_a - l_a) * (a - l_a) + l_m``;
     the regulariser ``g(a) = a / u_a^2 + 1 / a`` is averaged over the batch and returned as
     ``"magface_g" = lambda_g * g``. The norm receives gradient through both ``m(a)`` and ``g(a)``.
+
+    ``easy_margin`` (default False, the paper's loss) is the official implementation's default
+    (``easy_margin=True``): the margin ``m(a)`` is applied only where ``cos theta_y > 0`` and the target
+    is ``cos theta_y`` elsewhere (no ArcFace fallback; see :func:`additive_angular_cosine`).
     """
 
     def __init__(
@@ -30,6 +34,7 @@ class MagFace(CosineMarginHead):
         lower_margin: float = 0.45,
         upper_margin: float = 0.8,
         lambda_g: float = 35.0,
+        easy_margin: bool = False,
     ) -> None:
         super().__init__(embedding_size, num_classes, scale)
         if not 0 < lower_norm < upper_norm:
@@ -39,6 +44,7 @@ class MagFace(CosineMarginHead):
         self.lower_norm, self.upper_norm = lower_norm, upper_norm
         self.lower_margin, self.upper_margin = lower_margin, upper_margin
         self.lambda_g = lambda_g
+        self.easy_margin = easy_margin
 
     def magnitude(self, norms: Tensor) -> Tensor:
         """``a``: the feature norms clamped to ``[l_a, u_a]``."""
@@ -54,7 +60,7 @@ class MagFace(CosineMarginHead):
         return magnitude / self.upper_norm**2 + 1.0 / magnitude
 
     def target_cosine(self, cos_y: Tensor, norms: Tensor) -> Tensor:
-        return additive_angular_cosine(cos_y, self.margin(self.magnitude(norms)))
+        return additive_angular_cosine(cos_y, self.margin(self.magnitude(norms)), self.easy_margin)
 
     def _extra_terms(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
         g = self.regulariser(self.magnitude(embeddings.norm(dim=1))).mean()

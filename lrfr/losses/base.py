@@ -122,15 +122,17 @@ class CosineMarginHead(ClassificationHead):
         """``psi``: the margin-applied target cosine ``(B,)`` from ``cos(theta_y)`` and the feature norms."""
         raise NotImplementedError
 
-    def non_target_cosine(self, cos: Tensor, target: Tensor) -> Tensor:
-        """The ``(B, C)`` cosines used for the non-target classes (unchanged by default)."""
+    def non_target_cosine(self, cos: Tensor, target: Tensor, cos_y: Tensor) -> Tensor:
+        """The ``(B, C)`` cosines used for the non-target classes (unchanged by default), given the
+        target cosine ``psi`` and the unmodified ``cos(theta_y)``."""
         return cos
 
     def _compute_logits(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         cos = self.cosine(embeddings)
         index = labels[:, None]
-        target = self.target_cosine(cos.gather(1, index).squeeze(1), embeddings.norm(dim=1))
-        return self.scale * self.non_target_cosine(cos, target).scatter(1, index, target[:, None])
+        cos_y = cos.gather(1, index).squeeze(1)
+        target = self.target_cosine(cos_y, embeddings.norm(dim=1))
+        return self.scale * self.non_target_cosine(cos, target, cos_y).scatter(1, index, target[:, None])
 
     def extra_repr(self) -> str:
         return f"embedding_size={self.embedding_size}, num_classes={self.num_classes}, scale={self.scale}"
@@ -146,8 +148,13 @@ class HardNegativeHead(CosineMarginHead):
         """The re-weighted cosine of a hard negative."""
         raise NotImplementedError
 
-    def non_target_cosine(self, cos: Tensor, target: Tensor) -> Tensor:
-        return torch.where(cos > target[:, None], self.hard_negative_cosine(cos), cos)
+    def hard_threshold(self, cos_y: Tensor, target: Tensor) -> Tensor:
+        """The cosine a negative must exceed to be hard: the target ``psi`` by default."""
+        return target
+
+    def non_target_cosine(self, cos: Tensor, target: Tensor, cos_y: Tensor) -> Tensor:
+        hard = cos > self.hard_threshold(cos_y, target)[:, None]
+        return torch.where(hard, self.hard_negative_cosine(cos), cos)
 
 
 def additive_angular_cosine(cos: Tensor, margin: float | Tensor, easy_margin: bool = False) -> Tensor:

@@ -129,6 +129,11 @@ class MVSoftmax(HardNegativeHead):
     ``cos_k > f(m, theta_y)``; its term is weighted by ``h(t, theta_k, I_k)``, ``e^{s t I_k}`` (fixed)
     or ``e^{s t (cos_k + 1) I_k}`` (adaptive), i.e. its logit becomes ``s * (cos_k + t)`` or
     ``s * ((t + 1) cos_k + t)``.
+
+    ``easy_margin`` (default False: the paper's Eq. applies the margin everywhere) is the official
+    implementation's default (SV-X-Softmax's ``FC``, ``easy_margin=True``): the target logit keeps the
+    margin only where ``cos theta_y > 0`` and is ``cos theta_y`` elsewhere, while the mis-classified
+    test still compares with the margined ``f(m, theta_y)``, as there.
     """
 
     def __init__(
@@ -140,6 +145,7 @@ class MVSoftmax(HardNegativeHead):
         margin: float | None = None,
         t: float = 0.2,
         adaptive: bool = True,
+        easy_margin: bool = False,
     ) -> None:
         super().__init__(embedding_size, num_classes, scale)
         if mode not in ("am", "arc"):
@@ -148,11 +154,20 @@ class MVSoftmax(HardNegativeHead):
         self.margin = margin if margin is not None else {"am": 0.35, "arc": 0.5}[mode]
         self.t = t
         self.adaptive = adaptive
+        self.easy_margin = easy_margin
 
-    def target_cosine(self, cos_y: Tensor, norms: Tensor) -> Tensor:
+    def margined_cosine(self, cos_y: Tensor) -> Tensor:
+        """``f(m, theta_y)``: the target with its margin, everywhere."""
         if self.mode == "am":
             return cos_y - self.margin
         return additive_angular_cosine(cos_y, self.margin)
+
+    def target_cosine(self, cos_y: Tensor, norms: Tensor) -> Tensor:
+        margined = self.margined_cosine(cos_y)
+        return torch.where(cos_y > 0, margined, cos_y) if self.easy_margin else margined
+
+    def hard_threshold(self, cos_y: Tensor, target: Tensor) -> Tensor:
+        return self.margined_cosine(cos_y)
 
     def hard_negative_cosine(self, cos: Tensor) -> Tensor:
         if self.adaptive:

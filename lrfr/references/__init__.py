@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import html
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Mapping, Sequence
 
 from lrfr.book import MODES
+from lrfr.stats import Estimate
 
 MISSING = "–"
 Key = tuple[str, str, str]  # (row, column, metric)
@@ -78,7 +80,8 @@ def reference_values(paper: str | None = None, table: int | None = None) -> list
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One cell: the paper's value and this run's, either possibly missing."""
+    """One cell: the paper's value and this run's (with its interval when known), either possibly
+    missing; with a baseline, both effects (this method − the baseline, same setting)."""
 
     row: str
     column: str
@@ -86,6 +89,9 @@ class ComparisonRow:
     unit: str
     paper: float | None
     run: float | None
+    run_interval: tuple[float, float] | None = None
+    paper_effect: float | None = None
+    run_effect: Estimate | None = None
 
     @property
     def difference(self) -> float | None:
@@ -95,32 +101,61 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class ComparisonTable:
-    """A paper's table beside this run's numbers; shows as HTML in notebooks and in the book."""
+    """A paper's table beside this run's numbers; shows as HTML in notebooks and in the book.
+
+    ``same_data``: this run used the paper's data and protocol, so "this run − paper" (the difference
+    column) means something; otherwise the two are shown side by side without a difference, and the
+    comparison that carries meaning is between effects (``baseline``: each row's difference from the
+    baseline method in the paper and in this run, with this run's 95 % interval).
+    """
 
     title: str
     provenance: str
     rows: tuple[ComparisonRow, ...]
     decimals: int = 2
+    same_data: bool = False
+    baseline: str | None = None
 
-    HEADER = ("method", "setting", "metric", "paper", "this run", "difference")
+    @property
+    def header(self) -> tuple[str, ...]:
+        own = ("paper", "this run", "difference") if self.same_data else ("paper (its data)", "this run (95 %)")
+        effects = (f"paper: Δ vs {self.baseline}", f"this run: Δ vs {self.baseline} (95 %)") if self.baseline else ()
+        return ("method", "setting", "metric", *own, *effects)
 
     def _cells(self, row: ComparisonRow) -> tuple[str, ...]:
         metric = f"{row.metric} ({row.unit})" if row.unit else row.metric
-        difference = MISSING if row.difference is None else f"{row.difference:+.{self.decimals}f}"
-        return (row.row, row.column, metric, self._number(row.paper), self._number(row.run), difference)
+        run = self._number(row.run)
+        if row.run is not None and row.run_interval is not None:
+            run += f" [{self._number(row.run_interval[0])}, {self._number(row.run_interval[1])}]"
+        own = (self._number(row.paper), run)
+        if self.same_data:
+            own += (MISSING if row.difference is None else f"{row.difference:+.{self.decimals}f}",)
+        effects: tuple[str, ...] = ()
+        if self.baseline and row.row == self.baseline:
+            effects = ("(baseline)", "(baseline)")
+        elif self.baseline:
+            effects = (self._number(row.paper_effect, signed=True), self._effect(row.run_effect))
+        return (row.row, row.column, metric, *own, *effects)
 
-    def _number(self, value: float | None) -> str:
-        return MISSING if value is None else f"{value:.{self.decimals}f}"
+    def _effect(self, effect: Estimate | None) -> str:
+        if effect is None:
+            return MISSING
+        if math.isnan(effect.low) or math.isnan(effect.high):
+            return f"{self._number(effect.value, signed=True)} (no interval)"
+        return effect.format(self.decimals, signed=True)
+
+    def _number(self, value: float | None, signed: bool = False) -> str:
+        return MISSING if value is None else f"{value:{'+' if signed else ''}.{self.decimals}f}"
 
     def to_markdown(self) -> str:
         """The table as markdown, with its title above and the provenance sentence below."""
-        lines = [f"**{self.title}**", "", "| " + " | ".join(self.HEADER) + " |",
-                 "|" + "---|" * 3 + "---:|" * 3]
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.header) + " |",
+                 "|" + "---|" * 3 + "---:|" * (len(self.header) - 3)]
         lines += ["| " + " | ".join(self._cells(row)) + " |" for row in self.rows]
         return "\n".join([*lines, "", self.provenance])
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.HEADER)
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.header)
         body = "".join(
             "<tr>" + "".join(
                 f'<td style="text-align:{"right" if i >= 3 else "left"}">{html.escape(cell)}</td>'
@@ -152,39 +187,78 @@ def _check_keys(keys: list[Key], cells: list[Reference], name: str) -> None:
 
 
 def compare(
-    run_values: Mapping[Key, float | None], paper: str, table: int, *, data: str, backbone: str, mode: str,
-    own_rows: Sequence[str] = (), all_rows: bool = False,
+    run_values: Mapping[Key, float | Estimate | None], paper: str, table: int, *, data: str, backbone: str, mode: str,
+    own_rows: Sequence[str] = (), all_rows: bool = False, same_data: bool | None = None,
+    baseline: str | None = None, effects: Mapping[Key, Estimate] | None = None,
 ) -> ComparisonTable:
-    """The paper's ``table`` beside ``run_values`` ((row, column, metric) -> value) with differences.
+    """The paper's ``table`` beside ``run_values`` ((row, column, metric) -> value, or an
+    :class:`~lrfr.stats.Estimate` whose interval is shown too).
 
     Every cell where the paper or the run has a value is listed. A key that is not a cell of the
     paper's table raises ValueError (typo protection), except that rows named in ``own_rows`` (this
     run's own methods, e.g. a model the paper did not have) are listed after the paper's rows, with
     their (column, metric) still checked and no paper value. By default only the paper's rows
     (methods) that this run has a value for are listed; ``all_rows`` lists every method of the table.
-    ``data``, ``backbone`` and ``mode`` name what
-    produced the run; a ``data`` name containing "synth" adds that these are not the paper's numbers.
+    ``data``, ``backbone`` and ``mode`` name what produced the run; a ``data`` name containing "synth"
+    adds that these are not the paper's numbers.
+
+    ``same_data`` (default: full mode, i.e. the paper's benchmark and protocol): only then is the
+    difference "this run − paper" shown; on other data the values stand side by side, labelled. With
+    ``baseline`` (a row of the table), each row also shows its effect, row − baseline in the same
+    setting, in the paper and in this run: ``effects`` gives this run's as estimates with intervals
+    (e.g. paired differences, :mod:`lrfr.stats`); without it the effect of the point values is shown.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    same_data = mode == "full" if same_data is None else same_data
     cells = reference_values(paper, table)
     citation, caption = _tables()[(paper, table)]
     own = [key for key in run_values if key[0] in own_rows]
     settings = {(cell.column, cell.metric): cell.unit for cell in cells}
     _check_keys([key for key in run_values if key not in own], cells, f"{citation} Table {table}")
+    _check_keys([key for key in effects or {} if key[0] not in own_rows], cells, f"{citation} Table {table}")
     unknown = [(column, metric) for _, column, metric in own if (column, metric) not in settings]
     if unknown:
         raise ValueError(f"{unknown} are not settings of {citation} Table {table}; expected (column, metric) one of {list(settings)}")
-    shown = {row for row, _, _ in run_values}
+    if baseline is not None and baseline not in {cell.row for cell in cells}:
+        raise ValueError(f"baseline {baseline!r} is not a row of {citation} Table {table}; rows are "
+                         f"{list(dict.fromkeys(cell.row for cell in cells))}")
+    printed = {cell.key: cell.value for cell in cells}
+    points = {key: value.value if isinstance(value, Estimate) else value for key, value in run_values.items()}
+
+    def row(name: str, column: str, metric: str, unit: str, paper_value: float | None) -> ComparisonRow:
+        value = run_values.get((name, column, metric))
+        interval = (value.low, value.high) if isinstance(value, Estimate) else None
+        paper_effect = run_effect = None
+        if baseline is not None:
+            paper_effect = _minus(paper_value, printed.get((baseline, column, metric)))
+            run_effect = (effects or {}).get((name, column, metric))
+            if run_effect is None and effects is None:
+                point = _minus(points.get((name, column, metric)), points.get((baseline, column, metric)))
+                run_effect = None if point is None else Estimate(point, math.nan, math.nan)
+        return ComparisonRow(name, column, metric, unit, paper_value, points.get((name, column, metric)), interval,
+                             paper_effect, run_effect)
+
+    shown = {name for name, _, _ in run_values}
     rows = tuple(
-        ComparisonRow(cell.row, cell.column, cell.metric, cell.unit, cell.value, run_values.get(cell.key))
+        row(cell.row, cell.column, cell.metric, cell.unit, cell.value)
         for cell in cells
-        if (cell.value is not None or run_values.get(cell.key) is not None) and (all_rows or cell.row in shown)
-    ) + tuple(ComparisonRow(r, c, m, settings[(c, m)], None, run_values[(r, c, m)]) for r, c, m in own)
-    provenance = f"“This run”: {data} data, {backbone} backbone, {mode} mode; difference = this run − paper."
+        if (cell.value is not None or points.get(cell.key) is not None) and (all_rows or cell.row in shown)
+    ) + tuple(row(r, c, m, settings[(c, m)], None) for r, c, m in own)
+    provenance = f"“This run”: {data} data, {backbone} backbone, {mode} mode"
+    if same_data:
+        provenance += "; difference = this run − paper."
+    else:
+        provenance += (f"; the paper's numbers come from its own data, so no difference is taken: compare the effects"
+                       f"{f' (Δ vs {baseline})' if baseline else ''}, not the values.")
     if "synth" in data.lower():
         provenance += (
             f" These numbers come from synthetic data: they show that the code runs end to end and are "
             f"not {citation}'s numbers; only runs on the real benchmarks can be compared with them."
         )
-    return ComparisonTable(f"{citation}, Table {table}: {caption}", provenance, rows)
+    return ComparisonTable(f"{citation}, Table {table}: {caption}", provenance, rows, same_data=same_data,
+                           baseline=baseline)
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b

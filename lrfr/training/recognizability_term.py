@@ -5,7 +5,8 @@
 named ``l1``, ``id`` and ``mse`` (logged as ``"<term>/l1"`` etc.), each already multiplied by its
 alpha / beta / gamma (default 5, 2, 1: the paper's Fig. 3 / Table 5 values). A part whose factor is 0 is
 left out, so the paper's ablations (Table 4) are settings: I = cls + ID (alpha 0, beta 2, gamma 0),
-II = cls + MSE (alpha 0, beta 0, gamma 1), III = cls + L1 (alpha 5, beta 0, gamma 0).
+II = cls + MSE (alpha 0, beta 0, gamma 1), III = cls + L1 (alpha 5, beta 0, gamma 0); I works only with
+``id_source="embedding"`` (see "ID loss input" below).
 
 The choices the paper leaves open, and why:
 
@@ -25,6 +26,16 @@ The choices the paper leaves open, and why:
   label. The feature map into the regression module is not detached, so the ID loss (and the L1 loss)
   reach the backbone through it; with alpha = 0 the regression module is trained by the ID loss only,
   as in the paper's ablation I.
+* **ID loss input** (Eq. 5-7): the paper applies the ID loss to the learned RI xi_hat of the regression
+  module (``id_source="learned"``, the default). In ablation I (cls + ID only: alpha = gamma = 0) that is
+  degenerate: nothing ties xi_hat to the embedding, so the regression layer alone drives L_ID to 0 within
+  a few steps (its bias rises past tau) and no gradient reaches the backbone. ``id_source="embedding"``
+  gives the ID loss a path that works there: it is applied to the RI of Eq. 1-3 computed from the
+  (attached) embedding of each labelled image with the head's prototypes (detached: they are the
+  classification term's) and the UI center, so hard faces (small xi: near the UI center, far from their
+  prototype) are pushed away from the UI center and towards their prototype, the effect the ID loss is
+  meant to have (Sec. 3.3, Fig. 1). (mu_UI, sigma_UI) are then (0, 1) (``ui_statistics="estimated"``
+  would compare with the learned RIs of UI images, another scale, and is refused).
 * **ID statistics** (Eq. 5-6): ``ui_statistics="standard_normal"`` uses (mu, sigma) = (0, 1), the
   paper's choice; ``"estimated"`` uses Eq. 6 over a FIFO (a buffer, checkpointed) of the last
   ``ui_samples`` (the paper's K = 5,000) learned RIs of UI images, computed without gradient and with
@@ -65,6 +76,7 @@ from lrfr.models.perceptibility import PerceptibilityAttention, PerceptibilityRe
 from lrfr.training.objective import TERMS, LossTerm, StepContext
 
 UI_STATISTICS = ("standard_normal", "estimated")
+ID_SOURCES = ("learned", "embedding")
 
 
 def batch_ui_center(embeddings: Tensor) -> Tensor:
@@ -107,6 +119,7 @@ class RecognizabilityTerm(LossTerm):
         spatial_kernel: int = 7,
         mse_reduction: str = "sum",
         detach_target: bool = True,
+        id_source: str = "learned",
     ) -> None:
         super().__init__(name, weight)
         if min(alpha, beta, gamma) < 0:
@@ -117,6 +130,10 @@ class RecognizabilityTerm(LossTerm):
             raise ValueError("ui_statistics='estimated' needs a ui stream and ui_samples >= 2")
         if not 0.0 <= ui_momentum < 1.0:
             raise ValueError(f"ui_momentum must lie in [0, 1), got {ui_momentum}")
+        if id_source not in ID_SOURCES:
+            raise ValueError(f"id_source must be one of {ID_SOURCES}, got {id_source!r}")
+        if id_source == "embedding" and ui_statistics != "standard_normal":
+            raise ValueError("id_source='embedding' needs ui_statistics='standard_normal' (the FIFO holds learned RIs)")
         if mse_reduction not in ("sum", "mean"):
             raise ValueError(f"mse_reduction must be 'sum' or 'mean', got {mse_reduction!r}")
         self.head_name, self.input_key, self.label_key, self.ui_key = head, input, labels, ui
@@ -124,7 +141,7 @@ class RecognizabilityTerm(LossTerm):
         self.smooth_l1_beta, self.mse_reduction = smooth_l1_beta, mse_reduction
         self.ui_statistics, self.ui_samples, self.ui_momentum = ui_statistics, ui_samples, ui_momentum
         self.regression_dropout, self.attention_reduction = regression_dropout, attention_reduction
-        self.spatial_kernel, self.detach_target = spatial_kernel, detach_target
+        self.spatial_kernel, self.detach_target, self.id_source = spatial_kernel, detach_target, id_source
         self.regression: PerceptibilityRegression | None = None
         self.attention: PerceptibilityAttention | None = None
 
@@ -195,19 +212,24 @@ class RecognizabilityTerm(LossTerm):
         output = ctx.embed(self.input_key)
         embedding = output.embedding.detach().float()
         parts: dict[str, Tensor] = {}
-        if self.alpha or self.beta:
+        learned_id = self.beta and self.id_source == "learned"
+        if self.alpha or learned_id:
             predicted = self.regression(output.feature_map)
         if self.alpha:
-            prototypes = self._prototypes(ctx).detach()
             source = embedding if self.detach_target else output.embedding.float()
-            target = recognizability_index(source, ctx.input(self.label_key), prototypes, self.ui_center).ri
-            parts["l1"] = self.alpha * ri_regression_loss(predicted, target, self.smooth_l1_beta)
+            parts["l1"] = self.alpha * ri_regression_loss(predicted, self._embedding_ri(ctx, source), self.smooth_l1_beta)
         if self.beta:
-            parts["id"] = self.beta * index_diversion_loss(predicted, *self.ui_ri_moments(), tau=self.tau)
+            diverted = predicted if learned_id else self._embedding_ri(ctx, output.embedding.float())
+            parts["id"] = self.beta * index_diversion_loss(diverted, *self.ui_ri_moments(), tau=self.tau)
         if self.gamma:
             projected = project_away_from_ui(embedding, self.ui_center)
             parts["mse"] = self.gamma * attention_mse(self.attention(output.feature_map), projected, self.mse_reduction)
         return parts
+
+    def _embedding_ri(self, ctx: StepContext, embedding: Tensor) -> Tensor:
+        """xi of Eq. 3 for ``embedding`` (the labelled batch), the detached prototypes and the UI center."""
+        prototypes = self._prototypes(ctx).detach()
+        return recognizability_index(embedding, ctx.input(self.label_key), prototypes, self.ui_center).ri
 
     def _prototypes(self, ctx: StepContext) -> Tensor:
         head = ctx.objective.heads[self.head_name]
