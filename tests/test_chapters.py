@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lrfr.book import build, chapters
+from lrfr.book import build, chapters, claim_records
 from lrfr.claims import read_claims
 from lrfr.experiments.maug import CLAIM_CELLS
 from lrfr.runs import RunFolder, find_runs
@@ -46,6 +46,10 @@ def test_each_chapter_executes_without_errors_and_shows_interactive_figures(book
     assert "_static/plotly.min.js" in html and "cdn.plot.ly" not in html
     assert "Traceback" not in html
     assert "smoke</strong> mode" in html  # the page says which mode produced it
+    assert "_static/mathjax/tex-mml-chtml.js" in html and "tag_hide-input" in html  # offline TeX, folded code
+    if "write_claims" in (ROOT / "book" / f"{chapter}.ipynb").read_text():  # a chapter that decides claims
+        assert chapter in {record["chapter"] for record in claim_records(book)}
+        assert 'class="lrfr-claims"' in html and chapter in page(book, "scorecard")
 
 
 @pytest.mark.slow

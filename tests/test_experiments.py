@@ -76,6 +76,14 @@ def test_config_hash_follows_the_version_of_the_synthetic_data_it_reads(tmp_path
     assert len({plain, first, config_hash(config)}) == 3
 
 
+def test_config_hash_is_the_one_recorded_before_validation_and_the_guard_setting_existed():
+    """Adding TrainConfig.validation and finite_check_every (at their defaults) leaves a config's hash, and so
+    every cached run, as it was: 703bdc35 is toy_config()'s hash computed by the code before them (b4447fa)."""
+    assert config_hash(toy_config()) == "703bdc35"
+    checked = ExperimentConfig.from_dict({**toy_config().to_dict(), "train": {**toy_config().to_dict()["train"], "finite_check_every": 5}})
+    assert config_hash(checked) != "703bdc35"
+
+
 def test_config_hash_ignores_the_name_and_follows_every_setting():
     config = toy_config()
     renamed = ExperimentConfig.from_dict({**config.to_dict(), "name": "other"})
