@@ -52,6 +52,7 @@ class Method:
     head: str
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     ri_weights: tuple[float, float, float] | None = None
+    ri_kwargs: dict[str, Any] = field(default_factory=dict)  # the row's own recognizability-term options
 
     @property
     def uses_ui(self) -> bool:
@@ -72,7 +73,10 @@ def table4_methods(alpha: float = 5.0, beta: float = 2.0, gamma: float = 1.0) ->
         "MagFace": Method("magface"),
         "AdaFace": Method("adaface"),
         "Baseline (ArcFace)": Method("arcface"),
-        "I": Method("arcface", ri_weights=(0.0, beta, 0.0)),
+        # Row I: the ID loss on the RI of Eq. 1-3 of the embedding itself (id_source="embedding"). With alpha =
+        # gamma = 0 the learned RI of Eq. 4 has no target to follow and the regression layer alone drives L_ID
+        # to 0 (its bias rises) without any gradient reaching the backbone: the row would be ArcFace alone.
+        "I": Method("arcface", ri_weights=(0.0, beta, 0.0), ri_kwargs={"id_source": "embedding"}),
         "II": Method("arcface", ri_weights=(0.0, 0.0, gamma)),
         "III": Method("arcface", ri_weights=(alpha, 0.0, 0.0)),
         "Ours": Method("arcface", ri_weights=(alpha, beta, gamma)),
@@ -105,7 +109,7 @@ def finetune_config(name: str, method: Method, setting: FineTuning) -> Experimen
     data = {"main": _in_memory(setting.train_set, root / "tinyface", setting.input_size)}
     if method.ri_weights is not None:
         alpha, beta, gamma = method.ri_weights
-        kwargs = {"alpha": alpha, "beta": beta, "gamma": gamma, **setting.ri_kwargs}
+        kwargs = {"alpha": alpha, "beta": beta, "gamma": gamma, **setting.ri_kwargs, **method.ri_kwargs}
         terms.append(TermSpec(name="ri", kind="recognizability", kwargs=kwargs))
         data["ui"] = _in_memory("ui", root / "ui", setting.input_size)
     return ExperimentConfig(
