@@ -8,24 +8,33 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PORT ?= 8501
 RESULTS ?= results
-STAMP := $(VENV)/.lrfr-installed
+# What each target installs (pyproject.toml's extras): the tests cover every extra, so `make test` (and
+# `make venv`, the developer's environment) installs them all; `make book` the book, `make dashboard` the
+# dashboard, `make bench` and `make gpu-check` the core only. One stamp per set of extras.
+TEST_EXTRAS := test,book,dashboard,dlib,faiss
+stamp = $(VENV)/.lrfr-installed-$(1)
 
-.PHONY: venv book test browser dashboard bench clean
+.PHONY: venv book test browser dashboard bench gpu-check clean
 
-$(STAMP): pyproject.toml
+# The environment with torch (installed before the project, so that its torch>=2.4 is already met).
+$(VENV)/.torch-installed:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e ".[test,dlib]"
-	@touch $(STAMP)
+	@touch $@
 
-venv: $(STAMP)
+# The project with the extras named after the stamp's last dash (`core`: none).
+$(VENV)/.lrfr-installed-%: pyproject.toml $(VENV)/.torch-installed
+	$(BIN)/python -m pip install --quiet -e ".$(if $(filter core,$*),,[$*])"
+	@touch $@
 
-book: $(STAMP)
+venv: $(call stamp,$(TEST_EXTRAS))
+
+book: $(call stamp,book)
 	$(BIN)/lrfr book --mode quick
 
-test: $(STAMP) browser
+test: $(call stamp,$(TEST_EXTRAS)) browser
 	$(BIN)/python -m pytest
 
 # Debian's chromium for the dashboard's browser test (tests/test_dashboard_browser.py drives it with
@@ -43,12 +52,17 @@ browser:
 		     "to run the dashboard's browser test (skipped until then)"; \
 	fi
 
-dashboard: $(STAMP)
+dashboard: $(call stamp,dashboard)
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false -- --results $(RESULTS)
 
-bench: $(STAMP)
+bench: $(call stamp,core)
 	$(BIN)/lrfr bench train
+
+# The GPU machine's check (README, "GPU check"): a few hundred IResNet-50 AMP steps through the trainer on
+# the full synthetic preset, then `lrfr bench scale` on the GPU; JSON lines on stdout. Needs CUDA.
+gpu-check: $(call stamp,core)
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/gpu-check.sh
 
 clean:
 	rm -rf _build

@@ -366,12 +366,10 @@ class ClaimsDisplay:
         self.handle = display(ClaimsBox([_pending(c) for c in self.claims], "The paper's claims (decided below)"),
                               display_id=True)
 
-    def update(self, results: Sequence[ClaimResult]) -> ClaimsBox:
-        """Replace the pending box with the decided results; returns the box."""
-        box = ClaimsBox([result.to_dict() for result in results])
+    def update(self, results: Sequence[ClaimResult]) -> None:
+        """Replace the pending box with the decided results (in place: the box is not shown again)."""
         if self.handle is not None:
-            self.handle.update(box)
-        return box
+            self.handle.update(claims_box(results))
 
 
 def show_claims(claim_ids: Sequence[str]) -> ClaimsDisplay:

@@ -48,10 +48,12 @@ TOY_CELLS = [
     "from lrfr.references import compare\n"
     "compare({('Ours', 'w/ dis', 'Rank-1 IR'): 12.5}, 'chai2023', 1, data='SynthFace', backbone='tiny', mode='quick')",
     "import ipywidgets\n_ = ipywidgets.interact(lambda x: print('x =', x), x=(0, 5))",
-    "from pathlib import Path\nfrom lrfr import claims\nfrom lrfr.stats import Estimate\n"
+    "from lrfr import claims\nbox = claims.show_claims(['chai2023.ours_beats_arcface'])",
+    "from pathlib import Path\nfrom lrfr.stats import Estimate\n"
     "Path('results/toy-run').mkdir(parents=True, exist_ok=True)\n"
-    "claims.write_claims('results/toy-run', [claims.decide('chai2023.ours_beats_arcface', Estimate(1.0, 0.5, 1.5))],"
-    " chapter='toy', mode='quick', data='toy data')",
+    "decided = [claims.decide('chai2023.ours_beats_arcface', Estimate(1.0, 0.5, 1.5))]\n"
+    "claims.write_claims('results/toy-run', decided, chapter='toy', mode='quick', data='toy data')\n"
+    "box.update(decided)",
 ]
 CDN = re.compile(r"cdn\.plot\.ly|cdn\.jsdelivr|unpkg\.com/plotly|cdnjs\.cloudflare|require(\.min)?\.js")
 
@@ -227,6 +229,16 @@ def test_the_scorecard_page_and_claim_records_hold_the_chapters_claims(built):
     page = (built / "_build" / "html" / "book" / "scorecard.html").read_text()
     assert "Ours (all loss terms) beats the ArcFace baseline" in page and "<strong>reproduced</strong>" in page
     assert "71.92 − 70.33 = +1.58" in page and "+1.00 [+0.50, +1.50]" in page and "quick, toy data" in page
+
+
+@pytest.mark.slow
+def test_the_claims_box_shown_before_the_verdicts_is_updated_in_place(built):
+    staged = nbformat.read(built / "_build" / "src" / "book" / "toy.ipynb", as_version=4)
+    shown = next(cell for cell in staged.cells if "show_claims" in cell.source)
+    html = shown.outputs[0]["data"]["text/html"]
+    assert 'class="lrfr-claims"' in html and "lrfr-reproduced" in html and "pending" not in html
+    page = (built / "_build" / "html" / "book" / "toy.html").read_text()
+    assert page.count('class="lrfr-claims"') == 1 and "+1.00 [+0.50, +1.50]" in page
 
 
 def test_a_stale_claims_file_of_an_executed_chapter_is_not_collected(tmp_path):

@@ -10,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lrfr.book import build, chapters
+from lrfr.book import build, chapters, claim_records
+from lrfr.claims import read_claims
+from lrfr.experiments.maug import CLAIM_CELLS
 from lrfr.runs import RunFolder, find_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,10 @@ def test_each_chapter_executes_without_errors_and_shows_interactive_figures(book
     assert "_static/plotly.min.js" in html and "cdn.plot.ly" not in html
     assert "Traceback" not in html
     assert "smoke</strong> mode" in html  # the page says which mode produced it
+    assert "_static/mathjax/tex-mml-chtml.js" in html and "tag_hide-input" in html  # offline TeX, folded code
+    if "write_claims" in (ROOT / "book" / f"{chapter}.ipynb").read_text():  # a chapter that decides claims
+        assert chapter in {record["chapter"] for record in claim_records(book)}
+        assert 'class="lrfr-claims"' in html and chapter in page(book, "scorecard")
 
 
 @pytest.mark.slow
@@ -69,3 +75,12 @@ def test_chapters_leave_run_folders_the_dashboard_reads(book):
     assert (runs["ri-ours"].path / "projections" / "explore.tsne.2d.parquet").is_file()
     assert "ri_learned" not in pretrain.load_embeddings("explore").metadata
     assert "chapter1" in pretrain.metrics() and "chapter2" in runs["ri-ours"].metrics()
+
+
+@pytest.mark.slow
+def test_chapter_3_shows_ling_et_al_beside_its_runs_and_decides_its_claims(book):
+    html = page(book, "03_maug_logexp")
+    assert "Fig. 3a" in html and "reference code (50/0/50)" in html and "92.18" in html  # Table 4's MAug+Ours(1), XQLFW
+    decided = read_claims(next((book / "results").glob("c3-maug-plus-ours-1-*/claims.json")))
+    assert decided.chapter == "03_maug_logexp" and decided.mode == "smoke"
+    assert {c["id"] for c in decided.claims} == set(CLAIM_CELLS)

@@ -53,10 +53,11 @@ def test_synthetic_data_is_written_once_and_a_different_set_is_refused(tmp_path)
         synthetic_data(tmp_path / "new", "huge", seed=0)
 
 
-def test_synthetic_data_from_another_generator_version_is_written_again(tmp_path, capsys):
+@pytest.mark.parametrize("version", ["generator_version", "writer_version"])
+def test_synthetic_data_from_another_generator_or_writer_version_is_written_again(tmp_path, capsys, version):
     root = synthetic_data(tmp_path / "synth", "tiny", seed=3)
     manifest = json.loads((root / "manifest.json").read_text())
-    (root / "manifest.json").write_text(json.dumps({**manifest, "generator_version": "old"}))
+    (root / "manifest.json").write_text(json.dumps({**manifest, version: "old"}))
     (root / "stale.txt").write_text("from the old version")
     synthetic_data(root, "tiny", seed=3)
     assert "writing it again" in capsys.readouterr().out
@@ -73,6 +74,14 @@ def test_config_hash_follows_the_version_of_the_synthetic_data_it_reads(tmp_path
     first = config_hash(config)
     (root / "manifest.json").write_text(json.dumps({"generator_version": "b", "writer_version": 1}))
     assert len({plain, first, config_hash(config)}) == 3
+
+
+def test_config_hash_is_the_one_recorded_before_validation_and_the_guard_setting_existed():
+    """Adding TrainConfig.validation and finite_check_every (at their defaults) leaves a config's hash, and so
+    every cached run, as it was: 703bdc35 is toy_config()'s hash computed by the code before them (b4447fa)."""
+    assert config_hash(toy_config()) == "703bdc35"
+    checked = ExperimentConfig.from_dict({**toy_config().to_dict(), "train": {**toy_config().to_dict()["train"], "finite_check_every": 5}})
+    assert config_hash(checked) != "703bdc35"
 
 
 def test_config_hash_ignores_the_name_and_follows_every_setting():

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lrfr.data import DATASETS
 from lrfr.experiments.maug import (
     PAPER_SETTINGS, Method, Setting, method_config, ratio_methods, table4_methods, total_loss_terms,
 )
@@ -73,11 +74,13 @@ def test_a_paired_method_and_the_baseline_train_from_a_folder(tmp_path):
         for image in range(4):
             write_image(tmp_path / "data" / "hr" / f"id{identity}" / f"{image}.jpg", 48, 48, seed=identity * 10 + image)
     setting = Setting(backbone="quick", input_size=32, embedding_size=16, dataset="folder", folder="hr",
-                      keep_in_memory=True, epochs=1, batch_size=8, lr=0.01)
+                      keep_in_memory=True, epochs=1, batch_size=8, lr=0.01, images_per_identity=2)
     paired = method_config("maug-logexp", Method("maug", "logexp", 1.0), setting, tmp_path / "data")
     config = paired.__class__.from_dict({**paired.to_dict(), "train": {**paired.to_dict()["train"], "progress": False}})
     run, _ = run_experiment(config, tmp_path / "results")
     assert {"cls_hr/ce", "cls_lr/ce", "dist"} <= set(run.metrics()["train_history"][0])
+    spec = config.data["main"]
+    assert len(DATASETS.build(spec.name, **spec.kwargs)) == 8  # 4 identities x 2 images (per_identity)
     baseline = method_config("baseline", Method(), setting, tmp_path / "data")
     assert baseline.data["main"].name == "in_memory" and [t.name for t in baseline.model.terms] == ["cls"]
     finetune = method_config("ft", Method("aug"), Setting(pretrained=str(run.path), warm_start_head=True), "/data")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -118,13 +118,23 @@ def test_bad_input_is_named():
         top_k(PROBES, GALLERY, 1, backend="annoy")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("faiss") is not None, reason="faiss is installed")
-def test_faiss_backend_says_how_to_install_it():
+def test_faiss_backend_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if the [faiss] extra were not installed
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         top_k(PROBES, GALLERY, 1, backend="faiss")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("faiss") is None, reason="faiss is not installed")
-def test_faiss_backend_finds_the_same_best_match():
+@pytest.mark.parametrize("gallery_chunk", [157, 20])
+def test_faiss_backend_agrees_with_the_exact_search(gallery_chunk):
+    """faiss-cpu's IndexFlatIP (the [faiss] extra, installed by `make test`) against the torch search:
+    the same 10 best gallery items in the same order and the same scores on tie-free random data, the
+    gallery added in one or several chunks; and the hand-computed best matches above."""
     probes, gallery, _, _ = _random(1)
-    assert (top_k(probes, gallery, 1, backend="faiss")[1] == top_k(probes, gallery, 1)[1]).all()
+    scores, indices = top_k(probes, gallery, 10, backend="faiss", gallery_chunk=gallery_chunk)
+    exact_scores, exact_indices = top_k(probes, gallery, 10)
+    np.testing.assert_array_equal(indices, exact_indices)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+    assert scores.dtype == np.float32 and indices.dtype == np.int64
+    scores, indices = top_k(PROBES[1:2], GALLERY, 2, backend="faiss", gallery_chunk=gallery_chunk)
+    assert indices.tolist() == [[1, 2]]  # p1: g1 (1), g2 (0.8)
+    np.testing.assert_allclose(scores, [[1.0, 0.8]], atol=1e-6)

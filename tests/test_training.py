@@ -30,6 +30,7 @@ from lrfr.training import (
     build_objective,
     seed_everything,
 )
+from lrfr.training.finite import FiniteGuard
 from lrfr.training.trainer import Trainer as TrainerClass
 from tests.toy import ToyFaces
 
@@ -136,23 +137,62 @@ def test_resume_without_rng_restore_would_differ(tmp_path, monkeypatch):
 
 
 class ExplodingTerm(LossTerm):
-    def __init__(self, name: str, at_call: int) -> None:
+    def __init__(self, name: str, at_call: int, bad: float = math.inf) -> None:
         super().__init__(name)
-        self.calls, self.at_call = 0, at_call
+        self.calls, self.at_call, self.bad = 0, at_call, bad
 
     def forward(self, ctx: StepContext) -> torch.Tensor:
         self.calls += 1
         value = ctx.embed("main.image").embedding.mean() * 0
-        return value + (math.inf if self.calls == self.at_call else 0.0)
+        return value + (self.bad if self.calls == self.at_call else 0.0)
+
+
+def exploding_objective(at_call: int, bad: float = math.inf) -> Objective:
+    backbone = build_backbone("quick")
+    head = build_head("cosface", embedding_size=512, num_classes=4)
+    return Objective(backbone, {"main": head}, [ClassificationTerm("cls"), ExplodingTerm("exploding", at_call, bad)])
 
 
 def test_non_finite_loss_stops_with_the_step_and_term_named():
-    backbone = build_backbone("quick")
-    head = build_head("cosface", embedding_size=512, num_classes=4)
-    objective = Objective(backbone, {"main": head}, [ClassificationTerm("cls"), ExplodingTerm("exploding", 3)])
-    trainer = Trainer(quick_config(), objective, {"main": ToyFaces(per_class=16)})
+    trainer = Trainer(quick_config(), exploding_objective(3), {"main": ToyFaces(per_class=16)})
     with pytest.raises(NonFiniteLossError, match=r"global step 2 \(epoch 1, step 3 of 4\).*'exploding' = inf"):
         trainer.fit()
+
+
+def test_a_nan_at_step_k_is_named_at_the_next_read_every_n_steps(monkeypatch):
+    """finite_check_every=5, 4 steps an epoch: the record is read after steps 4 (epoch end), 5 and 8
+    (epoch end), not every step; the NaN of step 7 (global step 6) is named there with its term."""
+    reads, check = [], FiniteGuard.check
+    monkeypatch.setattr(FiniteGuard, "check", lambda self: (reads.append(int(self._step)), check(self))[1])
+    trainer = Trainer(quick_config(finite_check_every=5), exploding_objective(7, math.nan), {"main": ToyFaces(per_class=16)})
+    with pytest.raises(NonFiniteLossError, match=r"global step 6 \(epoch 2, step 3 of 4\): 'exploding' = nan; terms were cls/ce="):
+        trainer.fit()
+    assert reads == [4, 5, 8]
+
+
+def test_the_guard_reads_nothing_from_the_device_between_checks(monkeypatch):
+    guard = FiniteGuard(torch.device("cpu"), steps_per_epoch=10)
+    guard.start(3)
+
+    def host_read(*args, **kwargs):
+        raise AssertionError("the guard read a value on the host between checks")
+
+    with monkeypatch.context() as patch:
+        for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__"):
+            patch.setattr(torch.Tensor, name, host_read)
+        for k in range(4):
+            ri = torch.tensor(math.nan if k in (2, 3) else 0.5)
+            guard.observe({"cls": torch.tensor(1.0), "ri": ri}, 1.0 + ri)
+    with pytest.raises(NonFiniteLossError, match=r"global step 5 \(epoch 1, step 6 of 10\): 'ri' = nan; terms were cls=1, ri=nan$"):
+        guard.check()
+
+
+def test_weights_after_a_non_finite_step_are_never_checkpointed(tmp_path):
+    run = RunFolder.create(tmp_path, "r", {"test": 1}, seed=0)
+    trainer = Trainer(quick_config(), exploding_objective(4), {"main": ToyFaces(per_class=16)}, run)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 4 of 4"):
+        trainer.fit()
+    assert run.latest_checkpoint() is None
 
 
 def test_paired_hr_lr_views_share_the_backbone_and_each_term_is_logged():

@@ -109,6 +109,18 @@ def test_layout_and_side_files(tiny):
     assert not list(tiny.parent.glob(".*partial*"))
 
 
+def test_tinyface_test_basenames_are_unique_across_probe_gallery_and_distractors(tiny):
+    """The public TinyFace evaluator keys images by basename: as in the release, no two test files share
+    one (a gallery file named like a probe would be scored as that probe's match)."""
+    test = tiny / "tinyface" / "Testing_Set"
+    names = [p.name for part in ("Probe", "Gallery_Match", "Gallery_Distractor") for p in (test / part).iterdir()]
+    assert len(names) == len(set(names)) == sum(s["images"] for k, s in json.loads(
+        (tiny / "manifest.json").read_text())["datasets"]["tinyface"].items() if k != "train")
+    gallery = scipy.io.loadmat(test / "gallery_match_img_ID_pairs.mat")
+    assert str(gallery["gallery_set"][0, 0][0]) == "6_3.jpg" and gallery["gallery_ids"][0, 0] == 6.0  # probes 6_1, 6_2
+    assert sorted(p.name for p in (test / "Gallery_Match").iterdir() if p.name.startswith("6_")) == ["6_3.jpg", "6_4.jpg"]
+
+
 def test_native_sizes(tiny):
     """TinyFace-like heights at native size; SCface faces grow from distance 1 (4.2 m) to 3 (1.0 m)."""
     train = load_tinyface_train(tiny / "tinyface")

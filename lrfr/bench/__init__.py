@@ -26,6 +26,7 @@ def _register_all() -> None:
     from lrfr.bench import scale  # noqa: F401  (registers "scale")
     from lrfr.bench import stats  # noqa: F401  (registers "stats")
     from lrfr.bench import embed  # noqa: F401  (registers "embed")
+    from lrfr.bench import fit  # noqa: F401  (registers "fit")
 
 
 _register_all()

@@ -31,7 +31,6 @@ from PIL import Image
 from lrfr.bench import BENCHMARKS, emit
 from lrfr.bench.train import cpu_name
 from lrfr.data.synthetic import SynthFace
-from lrfr.plots.projections import project, save_projection
 from lrfr.runs import RunFolder
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -113,6 +112,8 @@ def write_synthetic_run(root: str | Path, name: str = "synthetic", *, identities
         run.write_json("ui_center.json", {"center": data["center"].tolist(), "embedding_set": "test",
                                           "source": "synthetic UI direction"})
     if projection:
+        from lrfr.plots.projections import project, save_projection  # the dashboard extra (scikit-learn)
+
         save_projection(run, "test", "pca", 2, project(data["embeddings"], "pca", 2))
     run.write_metrics({"train_history": [{"epoch": 1, "cls/ce": 2.0, "loss": 2.0}, {"epoch": 2, "cls/ce": 1.2, "loss": 1.2}]})
     return run

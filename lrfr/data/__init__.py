@@ -7,6 +7,7 @@ DATASETS: Registry = Registry("dataset")
 # Imported after DATASETS exists: the loader modules register their factories in it.
 from lrfr.data import loaders  # noqa: E402
 from lrfr.data import lr_pairs  # noqa: E402,F401  (registers "lr_pairs")
+from lrfr.data import subset  # noqa: E402,F401  (registers "per_identity")
 from lrfr.data.base import CorruptImageError, FaceDataset, FaceRecord, LayoutError  # noqa: E402
 from lrfr.data.loaders import *  # noqa: E402,F401,F403
 

@@ -5,6 +5,7 @@
     hr/<identity>/<nnn>.jpg                       HR identity set standing in for CASIA-WebFace/VGGFace2 (112 px)
     tinyface/Training_Set/<id>/<id>_<n>.jpg       native LR, folder per identity
     tinyface/Testing_Set/{Probe,Gallery_Match}/<id>_<n>.jpg, Gallery_Distractor/<n>.jpg
+        (Gallery_Match numbers continue after the probes': no two test files share a basename, as in the release)
     tinyface/Testing_Set/probe_img_ID_pairs.mat (probe_set, probe_ids),
         gallery_match_img_ID_pairs.mat (gallery_set, gallery_ids),
         gallery_distractor_img_names.mat (distractor_set)
@@ -48,7 +49,7 @@ from lrfr.data.synthetic import VERSION as SYNTHFACE_VERSION
 from lrfr.data.synthetic import SynthFace
 from lrfr.io import atomic_folder, atomic_write, write_json_atomic, write_text_atomic
 
-WRITER_VERSION = 1
+WRITER_VERSION = 2  # bumped when the written layout changes (2: TinyFace Gallery_Match basenames unique)
 HR_SIZE = 112
 JPEG_QUALITY = 95
 CHUNK = 256
@@ -151,10 +152,11 @@ def _id_table(jobs: Sequence[ImageJob], name: str) -> dict[str, np.ndarray]:
 def _identity_images(
     kind: str, folder: str, names: Sequence[str], first: int, images: int, start: int = 0
 ) -> list[ImageJob]:
-    """Jobs ``<folder>/<name>_<n>.jpg`` (n from 1; ``folder`` may contain ``{name}``) showing images
-    ``start..start+images-1`` of the consecutive generator identities ``first, first+1, ...``."""
+    """Jobs ``<folder>/<name>_<n>.jpg`` (``folder`` may contain ``{name}``) showing images
+    ``start..start+images-1`` of the consecutive generator identities ``first, first+1, ...``, numbered
+    ``n = start+1 ..`` (so two parts of one identity's images never share a file name)."""
     return [
-        ImageJob(f"{folder.format(name=name)}/{name}_{n + 1}.jpg", kind, first + i, start + n, name)
+        ImageJob(f"{folder.format(name=name)}/{name}_{start + n + 1}.jpg", kind, first + i, start + n, name)
         for i, name in enumerate(names)
         for n in range(images)
     ]

@@ -17,6 +17,7 @@ HR-only baseline, and a feature distance, or none) trained in one :class:`Settin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,17 +27,23 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
+from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord
 from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
-from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs
+from lrfr import claims, stats
+from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs, resolution_augmentation
 from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
 from lrfr.protocols.embeddings import extract_embeddings
+from lrfr.protocols.fidelity import ssim
 from lrfr.protocols.search import mate_ranks
 from lrfr.protocols.verification import kfold_accuracy, pair_scores
+from lrfr.references import reference_values
 from lrfr.runs import RunFolder
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
+    TransformSpec,
 )
 
 COSFACE = {"scale": 48.0, "margin": 0.4}  # Sec. 4.1: "The s in CosFace loss is set to 48 and m is set to 0.4"
@@ -132,7 +139,10 @@ class Setting:
     pre-trained head's class prototypes, which need the same identities), or None to train from
     scratch as the paper does. ``batch_size`` is per step and process; the paired stream feeds that
     many HR faces and as many LR copies. ``schedule``: "multistep" (lr / 10 at ``milestones``, the
-    paper's) or "poly" (power 2, no warm-up, for short fine-tuning).
+    paper's) or "poly" (power 2, no warm-up, for short fine-tuning). ``flip``: the probability of the
+    random horizontal flip (Sec. 4.1), one draw per item, so an HR face and its LR copy flip together.
+    ``images_per_identity``: train on the first that many images of every identity (the
+    ``per_identity`` factory; a short fine-tuning that still covers every class), None for all.
     """
 
     backbone: str = "resnet34"
@@ -153,6 +163,9 @@ class Setting:
     head_kwargs: dict[str, float] = field(default_factory=lambda: dict(COSFACE))
     seed: int = 0
     num_workers: int = 0
+    flip: float = 0.5
+    images_per_identity: int | None = None
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # the backbone's other arguments (e.g. widths)
 
 
 PAPER_SETTINGS: dict[str, Setting] = {
@@ -164,17 +177,30 @@ CASIA-WebFace (lr 0.1, 28 epochs, / 10 at 16 and 24) and ResNet-50 on MS1M (lr 0
 8 and 12). ``folder`` names insightface's RecordIO release of each set under the data root."""
 
 
+def fine_tuning(run: RunFolder, **settings: Any) -> Setting:
+    """A :class:`Setting` that fine-tunes the backbone (and warm-starts the head) of the pre-trained ``run``:
+    its backbone with all its arguments, on the same identities; ``settings`` set the rest."""
+    spec = run.config["model"]
+    kwargs = dict(spec["backbone_kwargs"])
+    return Setting(backbone=spec["backbone"], input_size=kwargs.pop("input_size"), embedding_size=kwargs.pop("embedding_size"),
+                   backbone_kwargs=kwargs, pretrained=str(run.path), warm_start_head=True, **settings)
+
+
 def method_config(name: str, method: Method, setting: Setting, data_root: str | Path) -> ExperimentConfig:
     """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``."""
-    source = {"root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
+    source = {"dataset": setting.dataset, "root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
+    if setting.images_per_identity is not None:
+        source = {**source, "dataset": "per_identity", "base": setting.dataset, "images": setting.images_per_identity}
     if method.augmentation is None:
-        memory = setting.keep_in_memory
-        data = DataSpec("in_memory", {"dataset": setting.dataset, **source}) if memory else DataSpec(setting.dataset, source)
-        terms = [TermSpec("cls", "classification", 1.0)]
+        base = source.pop("dataset")
+        data = DataSpec("in_memory", {"dataset": base, **source}) if setting.keep_in_memory else DataSpec(base, source)
+        terms, flipped = [TermSpec("cls", "classification", 1.0)], ["image"]
     else:
-        data = DataSpec("lr_pairs", {"dataset": setting.dataset, **source, "keep_in_memory": setting.keep_in_memory,
+        data = DataSpec("lr_pairs", {**source, "keep_in_memory": setting.keep_in_memory,
                                      **lr_pairs_kwargs(method.augmentation)})
-        terms = total_loss_terms(method.distance, method.p, method.lam)
+        terms, flipped = total_loss_terms(method.distance, method.p, method.lam), ["hr", "lr"]
+    if setting.flip > 0:
+        data.transforms.append(TransformSpec("hflip", {"p": setting.flip, "keys": flipped}))
     if setting.schedule == "multistep":
         schedule = ScheduleConfig(name="multistep", milestones=list(setting.milestones))
     elif setting.schedule == "poly":
@@ -190,7 +216,7 @@ def method_config(name: str, method: Method, setting: Setting, data_root: str | 
         ),
         model=ModelSpec(
             backbone=setting.backbone,
-            backbone_kwargs={"input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            backbone_kwargs={**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size},
             heads={"main": HeadSpec("cosface", "main", dict(setting.head_kwargs))},
             terms=terms,
             pretrained=setting.pretrained,
@@ -368,3 +394,239 @@ def evaluate_row(backbone: nn.Module, tests: TestSets, lr_sizes: Sequence[int] =
         lfw_at={size: pair_outcomes(tests.lfw, lfw[HR_SIZE], lfw[size]) for size in lfw},
         errors=errors, dim_errors=dim_errors, lfw_embeddings=lfw,
     )
+
+
+# ----------------------------------------------------------------------------- the chapter's models
+
+
+@dataclass(frozen=True)
+class ChapterPlan:
+    """The rows the chapter trains, by name: Table 4 rows (:func:`table4_methods`), the Fig. 3a / 6 models
+    (:func:`figure_methods`), Table 6 ratios (:func:`ratio_methods`) and Table 5 weights ``lambdas``."""
+
+    table4: tuple[str, ...] = tuple(table4_methods())
+    figures: tuple[str, ...] = tuple(figure_methods())
+    ratios: tuple[str, ...] = tuple(ratio_methods())
+    lambdas: tuple[float, ...] = (1.0, 5.0)
+
+
+def chapter_methods(plan: ChapterPlan) -> dict[str, Method]:
+    """Every row of ``plan`` by its display name (Table 4's rows first)."""
+    rows: dict[str, Method] = {}
+    for wanted, available in ((plan.table4, table4_methods()), (plan.figures, figure_methods()),
+                              (plan.ratios, ratio_methods())):
+        unknown = [name for name in wanted if name not in available]
+        if unknown:
+            raise ValueError(f"rows {unknown} are not rows of this kind; expected names among {list(available)}")
+        rows.update({name: available[name] for name in wanted})
+    return {**rows, **lambda_methods(tuple(plan.lambdas))}
+
+
+def method_key(method: Method) -> tuple:
+    """What a method trains: its LR sizes with their probabilities (None: HR only) and, with a distance,
+    the distance, p and lambda. Two rows with one key are one model (e.g. Table 6's "1:1:2" is Table 4's
+    "MAug+Ours(1)", and the reference code's 50/0/50 draw is Table 6's "1:0:1")."""
+    if method.augmentation is None:
+        return (None,)
+    augmentation = resolution_augmentation(method.augmentation)
+    drawn = tuple((s, round(p, 9)) for s, p in zip(augmentation.sizes, augmentation.probabilities) if p > 0)
+    distance = (method.distance, float(method.p), float(method.lam)) if method.distance is not None else None
+    return (drawn, distance)
+
+
+def distinct_methods(rows: dict[str, Method]) -> tuple[dict[str, Method], dict[str, str]]:
+    """The models to train (the first row of each :func:`method_key`) and every row's model name."""
+    models: dict[tuple, str] = {}
+    owner = {}
+    for name, method in rows.items():
+        owner[name] = models.setdefault(method_key(method), name)
+    return {name: rows[name] for name in models.values()}, owner
+
+
+def run_name(row: str) -> str:
+    """A run-folder name for a row: ``c3-`` and the row's name in lower-case letters, digits and dashes."""
+    slug = re.sub(r"[^a-z0-9]+", "-", row.replace("λ", "lambda").replace("+", " plus ").lower()).strip("-")
+    return f"c3-{slug}"
+
+
+# ----------------------------------------------------------------------------- statistics and claims
+
+LR_BAND = (7, 10, 14, 20)  # the LR sizes whose mean LFW accuracy compares Fig. 3a's models below 28 px
+TEST_SETS = ("LFW", "XQLFW", "SCface", "LFW faces")
+
+
+def _column_test(column: str) -> str:
+    if column.startswith("SCface"):
+        return "SCface"
+    if column == ERROR_COLUMN:
+        return "LFW faces"
+    return "XQLFW" if column == "XQLFW" else "LFW"
+
+
+ERROR_COLUMN = "HR/LR error"
+
+
+def lfw_column(size: int) -> str:
+    """The column of LFW accuracy with the second face at ``size`` px (``"LFW"`` itself at HR)."""
+    return "LFW" if size >= HR_SIZE else f"LFW {size} px"
+
+
+def _share(values: np.ndarray, chosen: np.ndarray, scale: float) -> stats.Statistic:
+    """The weighted mean of ``values`` over the ``chosen`` items only (as a statistic over all items)."""
+    chosen = chosen.astype(np.float64)
+    return stats.mean(values * chosen, scale) / stats.mean(chosen)
+
+
+def row_statistics(row: RowEvaluation) -> dict[tuple[str, str], stats.Statistic]:
+    """``(column, metric) -> statistic`` of one evaluated model, in points (%), over the items of its test
+    set (:func:`bootstrap_units`): Table 4's columns (SCface d1-d3 and their average, XQLFW, LFW), LFW with the
+    second face at each evaluated size, their mean over :data:`LR_BAND`, and Fig. 6's mean HR/LR error."""
+    out = {("XQLFW", "Accuracy"): stats.mean(row.xqlfw.correct, 100), ("LFW", "Accuracy"): stats.mean(row.lfw.correct, 100)}
+    hits = np.concatenate([row.scface[d].hits for d in sorted(row.scface)])
+    which = np.concatenate([[d] * len(row.scface[d].hits) for d in sorted(row.scface)])
+    per_distance = [_share(hits, which == d, 100) for d in sorted(row.scface)]
+    out.update({(f"SCface {d}", "Rank-1"): s for d, s in zip(sorted(row.scface), per_distance)})
+    out[("SCface Avg", "Rank-1")] = sum(per_distance[1:], per_distance[0]) / len(per_distance)
+    out.update({(lfw_column(size), "Accuracy"): stats.mean(o.correct, 100) for size, o in row.lfw_at.items() if size < HR_SIZE})
+    if all(size in row.lfw_at for size in LR_BAND):
+        band = [stats.mean(row.lfw_at[size].correct, 100) for size in LR_BAND]
+        out[("LFW 7-20 px", "Accuracy")] = sum(band[1:], band[0]) / len(band)
+    if row.errors is not None:
+        out[(ERROR_COLUMN, "mean |f_HR − f_LR|")] = stats.mean(row.errors)
+    return out
+
+
+def bootstrap_units(row: RowEvaluation, lfw_labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The bootstrap unit (identity) of every item of each test set: LFW / XQLFW pairs (the first face's
+    identity), SCface probes (d1, d2, d3 in order) and the LFW faces (``lfw_labels``, Fig. 6's errors)."""
+    return {"LFW": row.lfw.units, "XQLFW": row.xqlfw.units, "LFW faces": np.asarray(lfw_labels),
+            "SCface": np.concatenate([row.scface[d].units for d in sorted(row.scface)])}
+
+
+def estimate_rows(statistics: dict[str, dict[tuple[str, str], stats.Statistic]],
+                  boots: dict[str, stats.Bootstrap]) -> dict[str, dict[tuple[str, str], stats.Estimate]]:
+    """Every statistic of every row with its 95 % interval from its test set's identity bootstrap."""
+    return {row: {key: boots[_column_test(key[0])].estimate(s) for key, s in table.items()}
+            for row, table in statistics.items()}
+
+
+Cell = tuple[str, str, str]  # (row, column, metric)
+_XQ, _ACC, _R1, _ERR = "XQLFW", "Accuracy", "Rank-1", "mean |f_HR − f_LR|"
+_BAND = "LFW 7-20 px"
+
+CLAIM_CELLS: dict[str, tuple[Cell, Cell]] = {
+    "ling2023.hr_flat_to_28px": (("Baseline", "LFW 28 px", _ACC), ("Baseline", "LFW", _ACC)),
+    "ling2023.hr_collapses_below_20px": (("Baseline", "LFW 14 px", _ACC), ("Baseline", "LFW 28 px", _ACC)),
+    "ling2023.ours_beats_baseline_xqlfw": (("MAug+Ours(1)", _XQ, _ACC), ("Baseline", _XQ, _ACC)),
+    "ling2023.ours_beats_baseline_scface_d1": (("MAug+Ours(1)", "SCface d1", _R1), ("Baseline", "SCface d1", _R1)),
+    "ling2023.maug_beats_aug": (("MAug", _XQ, _ACC), ("Aug", _XQ, _ACC)),
+    "ling2023.maug_beats_paug": (("MAug+Ours(1)", _XQ, _ACC), ("PAug+Ours(1)", _XQ, _ACC)),
+    "ling2023.maug_beats_paug_scface": (("MAug+Ours(1)", "SCface Avg", _R1), ("PAug+Ours(1)", "SCface Avg", _R1)),
+    "ling2023.multi_beats_single": (("MAug+Ours(1)", _BAND, _ACC), ("Single-14", _BAND, _ACC)),
+    "ling2023.logexp_beats_maug_alone": (("MAug+Ours(1)", _XQ, _ACC), ("MAug", _XQ, _ACC)),
+    "ling2023.logexp_beats_maug_alone_scface": (("MAug+Ours(1)", "SCface Avg", _R1), ("MAug", "SCface Avg", _R1)),
+    "ling2023.logexp_costs_little_hr": (("MAug+Ours(1)", "LFW", _ACC), ("MAug", "LFW", _ACC)),
+    "ling2023.logexp_beats_l1": (("Aug+Ours(1)", _XQ, _ACC), ("Aug+L1", _XQ, _ACC)),
+    "ling2023.logexp_beats_l2": (("Aug+Ours(2)", _XQ, _ACC), ("Aug+L2", _XQ, _ACC)),
+    "ling2023.logexp_smaller_errors_l1": (("MAug+Ours(1)", ERROR_COLUMN, _ERR), ("MAug+L1", ERROR_COLUMN, _ERR)),
+    "ling2023.logexp_smaller_errors_l2": (("MAug+Ours(2)", ERROR_COLUMN, _ERR), ("MAug+L2", ERROR_COLUMN, _ERR)),
+    "ling2023.ratio_beats_reference_code": (("1:1:2", _XQ, _ACC), ("reference code (50/0/50)", _XQ, _ACC)),
+}
+"""How this chapter computes each of its claims (``lrfr/references/claims.csv``): the difference of two
+cells of our results, ``(row, column, metric)``, on one test set, so the difference is paired."""
+
+
+def decidable_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]]) -> list[str]:
+    """The ids of :data:`CLAIM_CELLS` whose two cells this run computed (a plan may leave rows out)."""
+    return [claim_id for claim_id, cells in CLAIM_CELLS.items()
+            if all(tuple(key) in statistics.get(row, {}) for row, *key in cells)]
+
+
+def decide_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]],
+                  boots: dict[str, stats.Bootstrap]) -> list[claims.ClaimResult]:
+    """Each decidable claim from the identity bootstrap of its cells' test set: the paired difference
+    ``a - b`` with both cells as labelled parts (:func:`lrfr.claims.evaluate`)."""
+    results = []
+    for claim_id in decidable_claims(statistics):
+        (ra, *ka), (rb, *kb) = CLAIM_CELLS[claim_id]
+        test = _column_test(ka[0])
+        if _column_test(kb[0]) != test:
+            raise ValueError(f"claim {claim_id}: cells on two test sets ({test}, {_column_test(kb[0])}); expected one")
+        a, b = statistics[ra][tuple(ka)], statistics[rb][tuple(kb)]
+        parts = {f"{ra}, {ka[0]}": a, f"{rb}, {kb[0]}": b}
+        results.append(claims.evaluate(claim_id, boots[test], a - b, parts=parts))
+    return results
+
+
+def paper_beside_ours(estimates: dict[str, dict[tuple[str, str], stats.Estimate]], table: int, rows: Sequence[str],
+                      columns: Sequence[tuple[str, str]], paper_rows: dict[str, str] | None = None) -> str:
+    """A markdown table: for each row and column, Ling et al.'s printed value (Table ``table``; a row's
+    paper name from ``paper_rows``, default its own) and ours with its 95 % interval. The data differ
+    (synthetic faces, a small backbone), so no difference column: compare the rows' order and gaps."""
+    paper_rows = paper_rows or {}
+    cells = {(c.row, c.column, c.metric): c.value for c in reference_values("ling2023", table)}
+    head = " | ".join(f"{column} paper | {column} ours" for column, _ in columns)
+    lines = [f"| method | {head} |", "|---|" + "---:|" * (2 * len(columns))]
+    for row in rows:
+        values = []
+        for column, metric in columns:
+            printed = cells.get((paper_rows.get(row, row), column, metric))
+            ours = estimates.get(row, {}).get((column, metric))
+            values += ["–" if printed is None else f"{printed:.2f}", "–" if ours is None else ours.format(1)]
+        lines.append(f"| {row} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def ssim_by_size(records: Sequence[FaceRecord], input_size: int, sizes: Sequence[int],
+                 batch_size: int = 128) -> dict[int, float]:
+    """Fig. 3a's SSIM index: mean SSIM (RGB, at the model input) of each face bicubic-down-sampled to each
+    size and back up, against the face itself."""
+    totals = dict.fromkeys(sizes, 0.0)
+    loader = DataLoader(FaceDataset(records, input_size), batch_size=batch_size)
+    for batch in loader:
+        images = batch["image"]
+        for size in sizes:
+            totals[size] += float(ssim(down_up(images, size), images).sum())
+    return {size: total / len(records) for size, total in totals.items()}
+
+
+def training_sample(setting: Setting, data_root: str | Path, count: int, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fig. 3b's faces: the first image of each of the first ``count`` identities of the training set (its
+    first ``count`` items if it is not a :class:`FaceDataset`) at the model input, with their labels."""
+    dataset = DATASETS.build(setting.dataset, root=str(Path(data_root) / setting.folder), input_size=setting.input_size)
+    if isinstance(dataset, FaceDataset):
+        first: dict[int, int] = {}
+        for index, label in enumerate(dataset.labels.tolist()):
+            if len(first) < count:
+                first.setdefault(label, index)
+        indices = list(first.values())
+    else:
+        indices = list(range(min(count, len(dataset))))
+    batches = list(DataLoader(Subset(dataset, indices), batch_size=batch_size))
+    return torch.cat([b["image"] for b in batches]), torch.cat([b["label"] for b in batches])
+
+
+def faces_by_size(embeddings: dict[int, np.ndarray], sizes: Sequence[int], faces: int) -> tuple[np.ndarray, list[str]]:
+    """Fig. 3c / 7: the first ``faces`` faces' embeddings at each of ``sizes`` stacked, with each point's
+    group name (``"HR"`` or ``"<size> px"``)."""
+    points = np.concatenate([embeddings[size][:faces] for size in sizes])
+    groups = [("HR" if size >= HR_SIZE else f"{size} px") for size in sizes for _ in range(faces)]
+    return points, groups
+
+
+SWEEP_ROWS = ("Baseline", "Single-7", "Single-14", "Single-28", "MAug+Ours(1)", "MAug+L1")  # Fig. 3a-c, Fig. 7
+ERROR_ROWS = ("MAug+L1", "MAug+L2", "MAug+Ours(1)", "MAug+Ours(2)")  # Fig. 6
+
+
+def evaluation_sizes(rows: dict[str, Method], owner: dict[str, str], sweep: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """The LR sizes at which each model embeds the LFW faces: the whole ``sweep`` for the models of Fig. 3
+    and 7, MAug's 7 / 14 / 20 px for Fig. 6's, none for the others (they are scored on LFW, XQLFW and
+    SCface as stored)."""
+    sizes: dict[str, tuple[int, ...]] = {}
+    for row in ERROR_ROWS:
+        if row in rows:
+            sizes[owner[row]] = tuple(ERROR_SIZES)
+    for row in SWEEP_ROWS:
+        if row in rows:
+            sizes[owner[row]] = tuple(sorted(set(sweep) | set(ERROR_SIZES)))
+    return sizes

@@ -20,7 +20,7 @@ import torch
 
 from lrfr.data.base import FaceRecord, image_size
 from lrfr.data.synthetic import VERSION as SYNTHFACE_VERSION
-from lrfr.data.writers import PRESETS, write_synthetic
+from lrfr.data.writers import PRESETS, WRITER_VERSION, write_synthetic
 from lrfr.runs import RunFolder
 from lrfr.training.config import ExperimentConfig
 from lrfr.training.experiment import run_experiment
@@ -33,8 +33,8 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
     """``root`` holding the synthetic data set ``preset`` written with ``seed`` (written if absent).
 
     An existing ``root`` must hold a manifest with the same preset and seed; anything else there is
-    an error rather than silently mixing two data sets. One written by another SynthFace version is
-    written again (beside it, then swapped in), since it is a pure function of (preset, seed, version).
+    an error rather than silently mixing two data sets. One written by another SynthFace or writer version
+    is written again (beside it, then swapped in), since it is a pure function of (preset, seed, versions).
     """
     root = Path(root)
     if preset not in PRESETS:
@@ -52,10 +52,10 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
             f"{root} holds the synthetic preset {found[0]!r} with seed {found[1]!r}; expected preset {preset!r} "
             f"with seed {seed}: choose another data root or remove that folder"
         )
-    version = SYNTHFACE_VERSION
-    if manifest.get("generator_version") != version:
-        print(f"{root} was written by SynthFace version {manifest.get('generator_version')}; writing it again "
-              f"with version {version}")
+    found_version = (manifest.get("generator_version"), manifest.get("writer_version"))
+    if found_version != (SYNTHFACE_VERSION, WRITER_VERSION):
+        print(f"{root} was written by SynthFace version {found_version[0]} (writer version {found_version[1]}); "
+              f"writing it again with version {SYNTHFACE_VERSION} (writer version {WRITER_VERSION})")
         fresh = root.with_name(f".{root.name}.rewrite")
         if fresh.exists():
             shutil.rmtree(fresh)
@@ -68,7 +68,7 @@ def synthetic_data(root: str | Path, preset: str, seed: int, workers: int = 1) -
 def config_hash(config: ExperimentConfig) -> str:
     """Eight hex digits identifying every setting of ``config`` except its name, and the version of the
     synthetic data its streams read (so a run trained on data from an older generator is not reused)."""
-    settings = {key: value for key, value in config.to_dict().items() if key != "name"}
+    settings = {key: value for key, value in config.record().items() if key != "name"}
     versions = {name: data_version(spec.kwargs["root"]) for name, spec in config.data.items()
                 if "root" in spec.kwargs}
     if any(versions.values()):
@@ -100,7 +100,7 @@ def cached_run(config: ExperimentConfig, results: str | Path) -> tuple[RunFolder
     path = Path(results) / named.name
     if path.exists():
         run = RunFolder.open(path)
-        run.check_identity(named.to_dict(), named.train.seed)
+        run.check_identity(named.record(), named.train.seed)
         if run.latest_checkpoint() == named.train.epochs:
             return run, load_model(path, named)
     run, objective = run_experiment(named, results, resume=True)

@@ -57,9 +57,7 @@ def sample_pairs(
     genuine = _all_genuine_pairs(labels)
     labelled = np.flatnonzero(labels >= 0)
     impostor_total = len(labelled) * (len(labelled) - 1) // 2 - len(genuine)
-    for name, wanted, available in (("n_genuine", n_genuine, len(genuine)), ("n_impostor", n_impostor, impostor_total)):
-        if not isinstance(wanted, (int, np.integer)) or not 0 <= wanted <= available:
-            raise ValueError(f"{name} {wanted!r} is not valid; expected an int in [0, {available}] (the pairs available)")
+    _check_counts(n_genuine, len(genuine), n_impostor, impostor_total)
     genuine = genuine[np.sort(rng.choice(len(genuine), n_genuine, replace=False))]
     impostor = _impostor_pairs(labels, labelled, n_impostor, rng)
     pairs = np.concatenate([genuine, impostor]).astype(np.int64).reshape(-1, 2)
@@ -91,9 +89,7 @@ def cross_resolution_pairs(
                                   indexing="ij"), -1).reshape(-1, 2) for label in np.unique(probe_labels[probes])]
     genuine = np.concatenate(mates) if mates else np.zeros((0, 2), dtype=np.int64)
     impostor_total = len(probes) * len(gallery) - len(genuine)
-    for name, wanted, available in (("n_genuine", n_genuine, len(genuine)), ("n_impostor", n_impostor, impostor_total)):
-        if not isinstance(wanted, (int, np.integer)) or not 0 <= wanted <= available:
-            raise ValueError(f"{name} {wanted!r} is not valid; expected an int in [0, {available}] (the pairs available)")
+    _check_counts(n_genuine, len(genuine), n_impostor, impostor_total)
     genuine = genuine[rng.choice(len(genuine), n_genuine, replace=False)]
     keys = np.zeros(0, dtype=np.int64)
     while len(keys) < n_impostor:
@@ -107,6 +103,12 @@ def cross_resolution_pairs(
     pairs = np.concatenate([genuine, impostor]).astype(np.int64).reshape(-1, 2)
     order = rng.permutation(len(pairs))
     return pairs[order], (np.arange(len(pairs)) < n_genuine)[order]
+
+
+def _check_counts(n_genuine: int, genuine: int, n_impostor: int, impostor: int) -> None:
+    for name, wanted, available in (("n_genuine", n_genuine, genuine), ("n_impostor", n_impostor, impostor)):
+        if not isinstance(wanted, (int, np.integer)) or not 0 <= wanted <= available:
+            raise ValueError(f"{name} {wanted!r} is not valid; expected an int in [0, {available}] (the pairs available)")
 
 
 def _label_vector(labels: np.ndarray | Sequence[int], name: str) -> np.ndarray:

@@ -11,6 +11,8 @@ from lrfr.training.config import (
     TermSpec,
     TrainConfig,
     TransformSpec,
+    ValidationConfig,
+    VerificationSetSpec,
 )
 from lrfr.training.experiment import run_experiment
 from lrfr.training.objective import (
@@ -33,5 +35,6 @@ __all__ = [
     "ClassificationTerm", "ConfigError", "DataSpec", "ExperimentConfig", "FeatureDistanceTerm", "HeadSpec", "LossTerm",
     "ModelSpec", "NonFiniteLossError", "Objective", "OptimizerConfig", "PixelTerm", "RecognizabilityTerm",
     "SR_NETWORKS", "ScheduleConfig", "StepContext", "TERMS", "TermSpec", "TrainConfig", "Trainer", "TransformSpec",
+    "ValidationConfig", "VerificationSetSpec",
     "build_objective", "load_pretrained", "run_experiment", "seed_everything",
 ]

@@ -21,7 +21,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 C = TypeVar("C")
@@ -72,6 +72,36 @@ class ScheduleConfig:
 
 
 @dataclass(config=_CONFIG)
+class VerificationSetSpec:
+    """A verification set evaluated during training: an LFW-layout folder (``<name>/<name>_<nnnn>.jpg``
+    and ``pairs_file``; XQLFW has the same layout) or an insightface ``.bin`` file (``path`` ending in .bin)."""
+
+    name: Annotated[Str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    path: Str
+    pairs_file: Str = "pairs.txt"
+
+
+@dataclass(config=_CONFIG)
+class ValidationConfig:
+    """Verification accuracy (10-fold, as LFW's protocol) of the recognizer on ``sets`` every ``every``
+    epochs and after the last one, logged in the epoch's history entry beside the loss as
+    ``val/<set>/accuracy`` and ``val/<set>/accuracy_std``."""
+
+    sets: Annotated[list[VerificationSetSpec], Field(min_length=1)]
+    every: Positive = 1  # epochs
+    batch_size: Positive = 256
+    flip_fusion: Bool = False
+
+    @field_validator("sets")
+    @classmethod
+    def _unique_names(cls, sets: list[VerificationSetSpec]) -> list[VerificationSetSpec]:
+        names = [s.name for s in sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"set names must be unique, got {names}")
+        return sets
+
+
+@dataclass(config=_CONFIG)
 class TrainConfig:
     """Settings of the training loop itself."""
 
@@ -88,6 +118,8 @@ class TrainConfig:
     keep_checkpoints: Positive | None = 2  # None keeps every epoch's checkpoint
     find_unused_parameters: Bool = False  # DDP: set when some parameters get no gradient in a step
     progress: Bool = True
+    finite_check_every: Positive = 100  # steps between reads of the device-side NaN/inf record (lrfr.training.finite)
+    validation: ValidationConfig | None = None
 
 
 @dataclass(config=_CONFIG)
@@ -167,6 +199,18 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def record(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the :data:`LATER_SETTINGS` that are at their default: what a run folder
+        records and what identifies a run, so that a run recorded before such a setting existed keeps
+        its identity (and its cache hash); reading a record back (:func:`from_dict`) restores the defaults."""
+        values = self.to_dict()
+        for section, keys in LATER_SETTINGS.items():
+            defaults = {f.name: f.default for f in dataclasses.fields(type(getattr(self, section)))}
+            for key in keys:
+                if values[section][key] == defaults[key]:
+                    del values[section][key]
+        return values
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ExperimentConfig":
         return from_dict(cls, values)
@@ -184,6 +228,9 @@ class ExperimentConfig:
             return cls.from_dict(values)
         except ConfigError as error:
             raise ConfigError(f"experiment config {path}: {error}") from None
+
+
+LATER_SETTINGS = {"train": ("finite_check_every", "validation")}  # settings added after the first run folders
 
 
 def from_dict(cls: type[C], values: Any, where: str = "config") -> C:

@@ -14,6 +14,7 @@ from lrfr.training.distributed import ProcessInfo, barrier, init_process, shutdo
 from lrfr.training.objective import Objective, build_objective
 from lrfr.training.rng import seed_everything
 from lrfr.training.trainer import Trainer
+from lrfr.training.validation import load_verification_sets
 
 
 def build_datasets(config: ExperimentConfig) -> dict[str, Dataset]:
@@ -38,18 +39,20 @@ def classes_per_stream(datasets: dict[str, Dataset]) -> dict[str, int]:
 def open_run(config: ExperimentConfig, root: str | Path, process: ProcessInfo) -> RunFolder:
     """Create (or reopen, to resume) the run folder on the main process; the others open it."""
     if process.is_main:
-        RunFolder.create(root, config.name, config.to_dict(), seed=config.train.seed, exist_ok=True)
+        RunFolder.create(root, config.name, config.record(), seed=config.train.seed, exist_ok=True)
     barrier(process)
     return RunFolder.open(Path(root) / config.name)
 
 
 def run_experiment(config: ExperimentConfig, root: str | Path, resume: bool = True) -> tuple[RunFolder, Objective]:
-    """Seed, build data and model, train (resuming if a checkpoint exists); return the run and model."""
+    """Seed, build data, validation sets and model, train (resuming if a checkpoint exists); return the run
+    and model. Everything is read and built before the run folder is written."""
     process, _ = init_process(config.train.device)
     seed_everything(config.train.seed)
     datasets = build_datasets(config)
+    validation_sets = load_verification_sets(config.train.validation)
     objective = build_objective(config.model, classes_per_stream(datasets))
     run = open_run(config, root, process)
-    Trainer(config.train, objective, datasets, run).fit(resume=resume)
+    Trainer(config.train, objective, datasets, run, validation_sets).fit(resume=resume)
     shutdown(process)
     return run, objective

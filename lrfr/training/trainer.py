@@ -18,10 +18,9 @@ an uninterrupted run (on CPU, bit for bit). A checkpoint that no longer reads is
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -33,12 +32,12 @@ from lrfr.data.transforms import TransformedDataset
 from lrfr.runs import RunFolder
 from lrfr.training.config import TrainConfig
 from lrfr.training.distributed import barrier, init_process
+from lrfr.training.finite import FiniteGuard, NonFiniteLossError
 from lrfr.training.optim import build_optimizer, build_scheduler, clip_gradients_adjustable
 from lrfr.training.rng import capture_rng_state, restore_rng_state, seed_everything
+from lrfr.training.validation import VerificationSet, load_verification_sets, validate
 
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or infinite; the message names the step and the term."""
+__all__ = ["NonFiniteLossError", "Trainer"]
 
 
 class Trainer:
@@ -50,7 +49,9 @@ class Trainer:
         objective: nn.Module,
         datasets: Mapping[str, Dataset],
         run: RunFolder | None = None,
+        validation_sets: Sequence[VerificationSet] | None = None,
     ) -> None:
+        """``validation_sets``: the sets of ``config.validation`` already loaded (read here when None)."""
         if not datasets:
             raise ValueError("the trainer needs at least one dataset stream")
         self.config, self.run = config, run
@@ -67,6 +68,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict[str, float]] = []
         self.global_step = 0
+        self.guard = FiniteGuard(self.device, self.steps_per_epoch)
+        self.validation_sets = list(validation_sets if validation_sets is not None
+                                    else load_verification_sets(config.validation))
 
     def _wrap(self, objective: nn.Module) -> nn.Module:
         if not self.process.distributed:
@@ -105,10 +109,21 @@ class Trainer:
         start = self._resume() if resume and self.run is not None else 0
         if start == 0:
             seed_everything(self.config.seed)
+        self.guard.start(self.global_step)
         for epoch in range(start, self.config.epochs):
-            self.history.append(self._train_epoch(epoch))
+            record = self._train_epoch(epoch)
+            self.guard.check()  # before the checkpoint: weights after a non-finite step are never saved
+            self.history.append({**record, **self._validate(epoch)})
             self._checkpoint(epoch)
         return self.history
+
+    def _validate(self, epoch: int) -> dict[str, float]:
+        """Verification accuracy on the main process every ``validation.every`` epochs and after the last."""
+        settings = self.config.validation
+        due = settings is not None and ((epoch + 1) % settings.every == 0 or epoch + 1 == self.config.epochs)
+        if not (due and self.process.is_main):
+            return {}
+        return validate(self.objective.recognizer(), self.validation_sets, settings.batch_size, settings.flip_fusion)
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -119,11 +134,13 @@ class Trainer:
             disable=not (self.config.progress and self.process.is_main), leave=False,
         )
         for step, batch in enumerate(bar):
-            terms = self._step(batch, epoch, step)
+            terms = self._step(batch)
             for name, value in terms.items():
                 sums[name] += value.detach().float()
             images += self._batch_size(batch)
-            if step % 10 == 0 or step == self.steps_per_epoch - 1:
+            if self.global_step % self.config.finite_check_every == 0:
+                self.guard.check()
+            if not bar.disable and (step % 10 == 0 or step == self.steps_per_epoch - 1):
                 bar.set_postfix(self._postfix(sums, step + 1, images, started))
         bar.close()
         seconds = time.perf_counter() - started
@@ -133,12 +150,11 @@ class Trainer:
                       lr=self.optimizer.param_groups[0]["lr"])
         return record
 
-    def _step(self, batch: dict[str, Any], epoch: int, step: int) -> dict[str, Tensor]:
+    def _step(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
             terms = self.model(batch)
             loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            self._raise_non_finite(terms, epoch, step)
+        self.guard.observe(terms, loss)  # on the device; read every finite_check_every steps
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.clip_grad_norm or self.config.clip_grad_adjustable:
@@ -153,15 +169,6 @@ class Trainer:
         self.scheduler.step()
         self.global_step += 1
         return terms
-
-    def _raise_non_finite(self, terms: dict[str, Tensor], epoch: int, step: int) -> None:
-        bad = {name: value.item() for name, value in terms.items() if not math.isfinite(value.item())}
-        named = ", ".join(f"{name!r} = {value}" for name, value in bad.items()) or "the sum of the terms"
-        raise NonFiniteLossError(
-            f"non-finite loss at global step {self.global_step} (epoch {epoch + 1}, step {step + 1} of "
-            f"{self.steps_per_epoch}): {named}; terms were "
-            + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-        )
 
     def _postfix(self, sums: dict[str, Tensor], steps: int, images: int, started: float) -> dict[str, str]:
         postfix = {name: f"{(total / steps).item():.3f}" for name, total in sums.items()}

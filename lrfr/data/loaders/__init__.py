@@ -17,6 +17,7 @@ from lrfr.data.loaders.survface import (
 )
 from lrfr.data.loaders.tinyface import TinyFaceTest, load_tinyface_test, load_tinyface_train
 from lrfr.data.loaders.verification_bin import (
+    BinImages,
     RestrictedUnpickler,
     VerificationBin,
     VerificationBinError,
@@ -24,6 +25,7 @@ from lrfr.data.loaders.verification_bin import (
 )
 
 __all__ = [
+    "BinImages",
     "IRHeader",
     "PairSet",
     "RecordIODataset",

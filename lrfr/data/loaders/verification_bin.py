@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
 
-from lrfr.data.base import LayoutError, read_image
+from lrfr.data.base import LayoutError, read_image, to_tensor
+from lrfr.data.degrade import resize
 
 _ALLOWED = {
     ("builtins", "bytes"),
@@ -79,6 +83,21 @@ class VerificationBin:
     def image(self, index: int) -> np.ndarray:
         """Image ``index`` decoded to RGB uint8 ``(H, W, 3)``."""
         return read_image(io.BytesIO(self.images[index]), f"{self.source} image {index}")
+
+
+class BinImages(Dataset):
+    """The images of a :class:`VerificationBin` as ``{"image", "index"}`` items, decoded when read and
+    resized to ``input_size`` (:func:`lrfr.data.degrade.resize`), for a DataLoader."""
+
+    def __init__(self, data: VerificationBin, input_size: int | tuple[int, int] = 112) -> None:
+        self.data, self.input_size = data, input_size
+
+    def __len__(self) -> int:
+        return len(self.data.images)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        image = resize(to_tensor(self.data.image(index)), self.input_size)
+        return {"image": image, "index": torch.tensor(index)}
 
 
 def load_verification_bin(path: str | Path) -> VerificationBin:
