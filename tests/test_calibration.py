@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.experiments.calibration import CalibrationConfig, measure_degradation_curve, rank1, verification_accuracy
+from lrfr.experiments.calibration import (
+    CalibrationConfig, identification_rates, measure_degradation_curve, native_synthetic_ratios, verification_accuracy,
+)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -16,14 +18,26 @@ def test_metrics_on_known_embeddings():
     rng = np.random.default_rng(0)
     gallery = _unit(rng.normal(size=(50, 32)))
     labels = np.repeat(np.arange(50), 2)
-    assert rank1(gallery[labels], gallery, labels) == 1.0
+    assert identification_rates(gallery[labels], gallery, labels) == {1: 1.0, 20: 1.0}
     assert verification_accuracy(gallery[labels], gallery, labels, folds=10, seed=0) == 1.0
     noise = _unit(rng.normal(size=(100, 32)))
-    assert rank1(noise, gallery, labels) < 0.1
+    assert identification_rates(noise, gallery, labels, ranks=(1,))[1] < 0.1
     assert 0.35 < verification_accuracy(noise, gallery, labels, folds=10, seed=0) < 0.65
     half = labels.copy()
     half[::2] = (half[::2] + 1) % 50  # every other probe shows another identity
-    assert rank1(gallery[half], gallery, labels) == 0.5
+    assert identification_rates(gallery[half], gallery, labels, ranks=(1,))[1] == 0.5
+
+
+def test_native_synthetic_ratios_beside_cheng_table4():
+    records = [{"kind": "synthetic", "probe_px": 20, "rank1": 25.0, "rank20": 60.0},
+               {"kind": "native", "probe_px": 20, "rank1": 20.0, "rank20": 45.0},
+               {"kind": "native", "probe_px": 16, "rank1": 1.0, "rank20": 2.0}]
+    ratio = native_synthetic_ratios(records)
+    assert ratio["rank1_ratio"] == 0.8 and ratio["rank20_ratio"] == 0.75 and ratio["probe_px"] == 20
+    assert ratio["paper_rank1_ratio_CentreFace"] == round(32.1 / 39.2, 3)  # Cheng Table 4
+    assert ratio["paper_rank20_ratio_VggFace"] == round(40.4 / 46.8, 3)
+    with pytest.raises(ValueError, match="12 px"):
+        native_synthetic_ratios(records, size=12)
 
 
 def test_bad_calibration_settings_are_named():

@@ -1,7 +1,8 @@
 """``lrfr bench calibration``: SynthFace's recognition-versus-resolution curve (see lrfr.experiments.calibration).
 
 Prints the settings, then one JSON line per (probe px, kind in {synthetic, native}) with rank-1 and
-verification accuracy (%) of a quick model trained on synthetic HR identities.
+verification accuracy (%) of a quick model trained on synthetic HR identities, then the native / synthetic
+rank-1 and rank-20 ratios at TinyFace's mean face height (20 px) beside Cheng et al. 2018 Table 4's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import argparse
 import dataclasses
 
 from lrfr.bench import BENCHMARKS, emit
-from lrfr.experiments.calibration import CalibrationConfig, measure_degradation_curve
+from lrfr.experiments.calibration import CalibrationConfig, measure_degradation_curve, native_synthetic_ratios
+from lrfr.experiments.ui_cluster import TINYFACE_MEAN_HEIGHT
 
 _SIZES = ("train_identities", "train_images", "test_identities", "probes_per_identity", "epochs", "seed",
           "input_size")
@@ -31,3 +33,5 @@ def main(argv: list[str]) -> None:
     emit(settings)
     for record in records:
         emit(record)
+    if any(r["kind"] == "native" and r["probe_px"] == TINYFACE_MEAN_HEIGHT for r in records):
+        emit(native_synthetic_ratios(records))

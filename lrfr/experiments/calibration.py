@@ -24,7 +24,9 @@ import torch
 from lrfr.data.base import FaceArray
 from lrfr.data.degrade import synthetic_lr
 from lrfr.data.synthetic import SynthFace
+from lrfr.experiments.ui_cluster import TINYFACE_MEAN_HEIGHT
 from lrfr.protocols import evaluate_identification, extract_embeddings, kfold_accuracy
+from lrfr.references import reference_values
 from lrfr.training import (
     HeadSpec,
     ModelSpec,
@@ -94,10 +96,28 @@ def train_model(config: CalibrationConfig, generator: SynthFace) -> tuple[torch.
     return objective.backbone, history
 
 
-def rank1(probes: np.ndarray, gallery: np.ndarray, labels: np.ndarray) -> float:
-    """Rank-1 identification rate; gallery row ``i`` is identity ``i`` (``labels`` index it)."""
-    result = evaluate_identification(probes, gallery, labels, np.arange(len(gallery)), ranks=(1,))
-    return result.cmc[1]
+def identification_rates(probes: np.ndarray, gallery: np.ndarray, labels: np.ndarray,
+                         ranks: tuple[int, ...] = (1, 20)) -> dict[int, float]:
+    """Rank-k identification rate for each k of ``ranks``; gallery row ``i`` is identity ``i`` (``labels``
+    index it)."""
+    return evaluate_identification(probes, gallery, labels, np.arange(len(gallery)), ranks=ranks).cmc
+
+
+def native_synthetic_ratios(records: list[dict], size: int = TINYFACE_MEAN_HEIGHT) -> dict:
+    """Native / synthetic rank-1 and rank-20 at probe height ``size`` from the curve's records, beside the
+    same ratios of Cheng et al. 2018, Table 4 (TinyFace / SynLR-MF2, the same model on both)."""
+    ours = {(r["kind"], r["probe_px"]): r for r in records}
+    if ("native", size) not in ours or ("synthetic", size) not in ours:
+        raise ValueError(f"the records hold no native and synthetic probes of {size} px; expected both")
+    native, synthetic = ours[("native", size)], ours[("synthetic", size)]
+    paper = {(c.row, c.column, c.metric): c.value for c in reference_values("cheng2018", 4)}
+    ratio = {"bench": "calibration", "kind": "native/synthetic", "probe_px": size}
+    for metric, key in (("Rank-1", "rank1"), ("Rank-20", "rank20")):
+        ratio[f"{key}_ratio"] = round(native[key] / synthetic[key], 3) if synthetic[key] else None
+        for model in ("CentreFace", "VggFace"):
+            ratio[f"paper_{key}_ratio_{model}"] = round(paper[(model, "TinyFace", metric)]
+                                                        / paper[(model, "SynLR-MF2", metric)], 3)
+    return ratio
 
 
 def verification_accuracy(probes: np.ndarray, gallery: np.ndarray, labels: np.ndarray, folds: int,
@@ -137,9 +157,10 @@ def measure_degradation_curve(config: CalibrationConfig | None = None) -> tuple[
     records = []
     for (kind, r), images in probes.items():
         embedded = _embed(backbone, images)
+        rates = identification_rates(embedded, gallery, labels)
         records.append({
             "bench": "calibration", "kind": kind, "probe_px": r,
-            "rank1": round(100 * rank1(embedded, gallery, labels), 2),
+            "rank1": round(100 * rates[1], 2), "rank20": round(100 * rates[20], 2),
             "verification_acc": round(100 * verification_accuracy(embedded, gallery, labels, config.folds,
                                                                    config.seed), 2),
             "probes": len(labels), "gallery": len(ids),

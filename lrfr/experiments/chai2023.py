@@ -29,12 +29,13 @@ from lrfr.losses.recognizability_index import recognizability_index
 from lrfr.models.embedder import Embedder, InputSpec
 from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.embeddings import extract_embeddings, image_batches
-from lrfr.protocols.identification import evaluate_identification
-from lrfr.protocols.erc import error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.identification import Identification, identify
+from lrfr.protocols.erc import REJECT_FRACTIONS, cross_resolution_pairs, error_versus_reject
 from lrfr.protocols.open_set import identity_templates
 from lrfr.protocols.quality import certainty_ratio, ers_quality, ser_fiq, ui_center
 from lrfr.protocols.verification import pair_scores
 from lrfr.runs import RunFolder
+from lrfr.stats import Statistic
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
@@ -51,6 +52,7 @@ class Method:
     head: str
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     ri_weights: tuple[float, float, float] | None = None
+    ri_kwargs: dict[str, Any] = field(default_factory=dict)  # the row's own recognizability-term options
 
     @property
     def uses_ui(self) -> bool:
@@ -71,7 +73,10 @@ def table4_methods(alpha: float = 5.0, beta: float = 2.0, gamma: float = 1.0) ->
         "MagFace": Method("magface"),
         "AdaFace": Method("adaface"),
         "Baseline (ArcFace)": Method("arcface"),
-        "I": Method("arcface", ri_weights=(0.0, beta, 0.0)),
+        # Row I: the ID loss on the RI of Eq. 1-3 of the embedding itself (id_source="embedding"). With alpha =
+        # gamma = 0 the learned RI of Eq. 4 has no target to follow and the regression layer alone drives L_ID
+        # to 0 (its bias rises) without any gradient reaching the backbone: the row would be ArcFace alone.
+        "I": Method("arcface", ri_weights=(0.0, beta, 0.0), ri_kwargs={"id_source": "embedding"}),
         "II": Method("arcface", ri_weights=(0.0, 0.0, gamma)),
         "III": Method("arcface", ri_weights=(alpha, 0.0, 0.0)),
         "Ours": Method("arcface", ri_weights=(alpha, beta, gamma)),
@@ -104,7 +109,7 @@ def finetune_config(name: str, method: Method, setting: FineTuning) -> Experimen
     data = {"main": _in_memory(setting.train_set, root / "tinyface", setting.input_size)}
     if method.ri_weights is not None:
         alpha, beta, gamma = method.ri_weights
-        kwargs = {"alpha": alpha, "beta": beta, "gamma": gamma, **setting.ri_kwargs}
+        kwargs = {"alpha": alpha, "beta": beta, "gamma": gamma, **setting.ri_kwargs, **method.ri_kwargs}
         terms.append(TermSpec(name="ri", kind="recognizability", kwargs=kwargs))
         data["ui"] = _in_memory("ui", root / "ui", setting.input_size)
     return ExperimentConfig(
@@ -262,33 +267,111 @@ def quality_scores(data: ExploreSet, faces: np.ndarray) -> dict[str, np.ndarray]
     return scores
 
 
+@dataclass(frozen=True)
+class ProbeGalleryPairs:
+    """Cross-resolution verification pairs of a test set (Fig. 7): probe index, gallery index (into the
+    probe and gallery rows of the faces), whether genuine, and the probe identity (the bootstrap unit)."""
+
+    pairs: np.ndarray
+    is_genuine: np.ndarray
+    units: np.ndarray
+
+
+def probe_gallery_pairs(data: ExploreSet, n_genuine: int, n_impostor: int, seed: int = 0) -> ProbeGalleryPairs:
+    """Probe-vs-gallery pairs of ``data`` (:func:`lrfr.protocols.erc.cross_resolution_pairs`): the papers'
+    ERC compares probes with their gallery; ``n_genuine`` is capped at the genuine pairs available."""
+    probe_labels, gallery_labels = data.labels[data.part("probe")], data.labels[data.part("gallery")]
+    available = sum(int((probe_labels == label).sum() * (gallery_labels == label).sum()) for label in np.unique(probe_labels))
+    pairs, is_genuine = cross_resolution_pairs(probe_labels, gallery_labels, min(n_genuine, available), n_impostor, seed)
+    return ProbeGalleryPairs(pairs, is_genuine, probe_labels[pairs[:, 0]])
+
+
 def erc_curves(
-    data: ExploreSet, qualities: dict[str, np.ndarray], faces: np.ndarray, *, n_genuine: int, n_impostor: int,
-    fmrs: tuple[float, ...] = (1e-3, 1e-4), seed: int = 0,
+    data: ExploreSet, qualities: dict[str, np.ndarray], pairs: ProbeGalleryPairs, *,
+    fmrs: tuple[float, ...] = (1e-2, 1e-3), seed: int = 0,
 ) -> dict[str, Any]:
-    """ERC (Sec. 4.3, Fig. 7) on random genuine/impostor pairs of the faces ``faces``: one curve per
-    quality, comparison scores = cosine of ``data``'s embeddings, thresholds fixed on all impostors."""
-    labels = data.labels[faces]
-    pairs, is_genuine = sample_pairs(labels, n_genuine, n_impostor, seed)
-    vectors = data.embeddings[faces]
-    scores = pair_scores(vectors[pairs[:, 0]], vectors[pairs[:, 1]])
-    return {name: error_versus_reject(scores, is_genuine, pair_quality(q, pairs), fmrs=fmrs) for name, q in qualities.items()}
+    """ERC (Sec. 4.4, Fig. 7), fixed variant, on probe-vs-gallery ``pairs``: one curve per quality
+    (``qualities[name]``: one value per row of ``data``, higher = better; a pair's is the lower of its two
+    faces'), comparison scores = cosine of ``data``'s embeddings, thresholds fixed on all impostor pairs."""
+    scores, quality = _pair_scores_and_qualities(data, qualities, pairs)
+    return {name: error_versus_reject(scores, pairs.is_genuine, q, fmrs=fmrs, seed=seed) for name, q in quality.items()}
+
+
+def erc_area_statistics(
+    data: ExploreSet, qualities: dict[str, np.ndarray], pairs: ProbeGalleryPairs, fmr: float, *,
+    reject_fractions: Sequence[float] = REJECT_FRACTIONS, seed: int = 0,
+) -> dict[str, Statistic]:
+    """Each quality's ERC area at ``fmr`` (:func:`erc_area_statistic`) on the same pairs, for a paired
+    bootstrap over the probe identities (``pairs.units``)."""
+    scores, quality = _pair_scores_and_qualities(data, qualities, pairs)
+    return {name: erc_area_statistic(scores, pairs.is_genuine, q, fmr, reject_fractions=reject_fractions, seed=seed)
+            for name, q in quality.items()}
+
+
+def _pair_scores_and_qualities(data: ExploreSet, qualities: dict[str, np.ndarray],
+                               pairs: ProbeGalleryPairs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    probe, gallery = np.flatnonzero(data.part("probe")), np.flatnonzero(data.part("gallery"))
+    first, second = probe[pairs.pairs[:, 0]], gallery[pairs.pairs[:, 1]]
+    scores = pair_scores(data.embeddings[first], data.embeddings[second])
+    return scores, {name: np.minimum(q[first], q[second]) for name, q in qualities.items()}
+
+
+def erc_area_statistic(
+    scores: np.ndarray, is_genuine: np.ndarray, quality: np.ndarray, fmr: float, *,
+    reject_fractions: Sequence[float] = REJECT_FRACTIONS, seed: int = 0,
+) -> Statistic:
+    """The ERC's mean FNMR (%) over ``reject_fractions`` (trapezoids divided by their span) at ``fmr``, fixed
+    variant, as a :class:`lrfr.stats.Statistic` of pair weights: each resample sets the threshold on its
+    weighted impostors (as :func:`lrfr.stats.rate_at`) and rejects the lowest-quality weighted fraction of
+    all pairs (ties in the seeded random order of :func:`lrfr.protocols.erc.error_versus_reject`). With
+    unit weights it equals ``100 * erc_area(error_versus_reject(...)) / span``."""
+    scores, quality = np.asarray(scores, dtype=np.float64), np.asarray(quality, dtype=np.float64)
+    is_genuine, fractions = np.asarray(is_genuine, dtype=bool), np.asarray(reject_fractions, dtype=np.float64)
+    if not (scores.shape == quality.shape == is_genuine.shape) or scores.ndim != 1 or len(fractions) < 2:
+        raise ValueError(f"scores {scores.shape}, is_genuine {is_genuine.shape}, quality {quality.shape}; expected (N,) "
+                         "each, and at least two reject fractions")
+    order = np.lexsort((np.random.default_rng(seed).permutation(len(quality)), quality))
+    sorted_scores, genuine = scores[order], is_genuine[order]
+    impostors = np.flatnonzero(~genuine)
+    impostors = impostors[np.argsort(-sorted_scores[impostors], kind="stable")]
+    span = fractions[-1] - fractions[0]
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        w = w[:, order]
+        cumulative = np.cumsum(w[:, impostors], axis=1)
+        allowed = np.floor(np.round(fmr * cumulative[:, -1], 9))
+        threshold = sorted_scores[impostors][np.argmax(cumulative > allowed[:, None], axis=1)]
+        before = np.cumsum(w, axis=1) - w
+        genuine_w = w * genuine
+        missed_w = genuine_w * (sorted_scores[None] <= threshold[:, None])
+        fnmr = []
+        for fraction in fractions:
+            kept = before >= np.floor(fraction * w.sum(1) + 1e-9)[:, None]
+            fnmr.append((missed_w * kept).sum(1) / (genuine_w * kept).sum(1))
+        fnmr = np.stack(fnmr, 1)
+        return 100 * np.sum(np.diff(fractions) * (fnmr[:, 1:] + fnmr[:, :-1]) / 2, axis=1) / span
+
+    return Statistic(statistic, len(scores))
 
 
 # ----------------------------------------------------------------------------- identification
 
 
-def tinyface_rank1(data: ExploreSet, vectors: np.ndarray | None = None) -> dict[str, float]:
-    """Rank-1 (%) of the probes against the gallery with and without the distractors (Table 1's
-    columns), using ``vectors`` (default: the raw embeddings v; e.g. the attended embeddings)."""
+def tinyface_identification(data: ExploreSet, vectors: np.ndarray | None = None, distractors: bool = False) -> Identification:
+    """Per-probe 1:N search of the probes in the gallery (with the distractors if ``distractors``: Table 1's
+    two columns; Table 4 is without), by cosine of ``vectors`` (default: the raw embeddings v; e.g. the
+    attended embeddings), kept per probe for the identity bootstrap."""
     vectors = data.embeddings if vectors is None else vectors
-    probe, gallery = data.part("probe"), data.part("gallery", "distractor")
-    return {
-        setting: 100 * evaluate_identification(
-            vectors[probe], vectors[gallery], data.labels[probe], data.labels[gallery], ranks=(1,), distractors=with_distractors
-        ).cmc[1]
-        for setting, with_distractors in (("w/ dis", True), ("w/o dis", False))
-    }
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    probe = data.part("probe")
+    gallery = data.part("gallery", "distractor") if distractors else data.part("gallery")
+    return identify(unit[probe], unit[gallery], data.labels[probe], data.labels[gallery])
+
+
+def tinyface_rank1(data: ExploreSet, vectors: np.ndarray | None = None) -> dict[str, float]:
+    """Rank-1 (%) of the probes against the gallery with and without the distractors (Table 1's columns)."""
+    return {setting: tinyface_identification(data, vectors, with_distractors).cmc(1)
+            for setting, with_distractors in (("w/ dis", True), ("w/o dis", False))}
 
 
 class AttendedEmbedder(Embedder):

@@ -47,8 +47,7 @@ from lrfr.io import atomic_write
 from lrfr.models.sr import SRThenFR
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.fidelity import psnr, ssim
-from lrfr.protocols.identification import average_precision
-from lrfr.protocols.search import mate_ranks
+from lrfr.protocols.identification import Identification, identify
 from lrfr.references import reference_values
 from lrfr.runs import RunFolder
 from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits
@@ -232,34 +231,6 @@ def csri_config(
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-
-
-@dataclass(frozen=True)
-class Identification:
-    """Per-probe outcome of a 1:N search, kept for the identity bootstrap (:mod:`lrfr.stats`):
-    the 1-based rank of each mated probe's first mate, its average precision, and its label."""
-
-    probe_labels: np.ndarray
-    first_ranks: np.ndarray
-    average_precision: np.ndarray
-
-    def cmc(self, rank: int) -> float:
-        """CMC(rank) in percent."""
-        return float(100 * np.mean(self.first_ranks <= rank))
-
-    @property
-    def mean_average_precision(self) -> float:
-        return float(100 * self.average_precision.mean())
-
-
-def identify(probes: np.ndarray, gallery: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray) -> Identification:
-    """Cosine 1:N search of unit ``probes`` in ``gallery`` (label < 0: distractor), per mated probe."""
-    found = mate_ranks(probes, gallery, probe_labels, gallery_labels)
-    return Identification(
-        probe_labels=np.asarray(probe_labels)[found.probe_indices],
-        first_ranks=found.first_ranks,
-        average_precision=average_precision(found.ranks, found.counts),
-    )
 
 
 @dataclass(frozen=True)

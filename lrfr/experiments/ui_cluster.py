@@ -22,7 +22,9 @@ from lrfr.data.base import FaceRecord, read_image
 from lrfr.data.degrade import synthetic_lr
 from lrfr.data.loaders import load_folder, load_pairs, load_scface, load_tinyface_test, load_unlabelled
 from lrfr.protocols.embeddings import extract_embeddings
-from lrfr.protocols.identification import evaluate_identification
+from lrfr.protocols.identification import Identification, identify
+from lrfr.references import reference_values
+from lrfr.stats import Bootstrap, Estimate, Statistic, mean, percentile_interval, rank_hits
 from lrfr.training.objective import Objective
 
 TINYFACE_MEAN_HEIGHT = 20  # Cheng et al. 2018, Table 2 / Sec. 5.1: TinyFace faces average 20 x 16 px
@@ -84,41 +86,94 @@ def probe_gallery_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, 
     return probe, ~probe
 
 
-def synthetic_vs_native_rank1(
+@dataclass(frozen=True)
+class Evaluated:
+    """One 1:N search kept per probe (:class:`~lrfr.experiments.cheng2018.Identification`) with the
+    bootstrap over its probes' identities (:mod:`lrfr.stats`)."""
+
+    result: Identification
+    boot: Bootstrap
+
+    def rank(self, k: int) -> Statistic:
+        """CMC(k) in percent as a bootstrap statistic."""
+        return mean(rank_hits(self.result.first_ranks, k), 100)
+
+    def estimates(self, ranks: Sequence[int] = (1, 20, 50)) -> dict[str, Estimate]:
+        """Rank-k for each k of ``ranks`` and mAP (percent) with their intervals (Cheng Table 4's columns)."""
+        columns = {f"Rank-{k}": self.rank(k) for k in ranks}
+        columns["mAP"] = mean(self.result.average_precision, 100)
+        return {name: self.boot.estimate(statistic) for name, statistic in columns.items()}
+
+
+def _evaluated(probes: np.ndarray, gallery: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray,
+               resamples: int, seed: int) -> Evaluated:
+    result = identify(probes, gallery, np.asarray(probe_labels), np.asarray(gallery_labels))
+    return Evaluated(result, Bootstrap(result.probe_labels, resamples=resamples, seed=seed))
+
+
+def first_image_gallery(labels: np.ndarray) -> np.ndarray:
+    """Boolean gallery mask: the first item of each identity (in order); the others are its probes."""
+    labels = np.asarray(labels)
+    gallery = np.zeros(len(labels), dtype=bool)
+    gallery[np.unique(labels, return_index=True)[1]] = True
+    return gallery
+
+
+def resolution_sweep(objective: Objective, records: Sequence[FaceRecord], sizes: Sequence[int], *,
+                     resamples: int = 1000, seed: int = 0) -> dict[int, Evaluated]:
+    """Ling et al. 2023 Fig. 3a analogue: rank-1 of an HR-trained model against probe resolution.
+
+    Gallery: the first HR image of each identity of ``records`` at the model input; probes: the identity's
+    other images bicubically down-sampled to ``r`` x ``r`` px (then resized to the model input by the
+    embedder), for each ``r`` in ``sizes``. One seeded bootstrap over the probe identities is shared by
+    every size, so differences between sizes are paired.
+    """
+    labels = np.array([r.label for r in records])
+    gallery = first_image_gallery(labels)
+    probe_records = [r for r, g in zip(records, gallery) if not g]
+    gallery_embeddings = _embed(objective, [r for r, g in zip(records, gallery) if g])
+    return {size: _evaluated(_embed(objective, probe_records, size), gallery_embeddings, labels[~gallery],
+                             labels[gallery], resamples, seed)
+            for size in sizes}
+
+
+def synthetic_vs_native(
     objective: Objective,
     hr_records: Sequence[FaceRecord],
     native: tuple[Sequence[FaceRecord], Sequence[FaceRecord]],
     *,
     size: int = TINYFACE_MEAN_HEIGHT,
-    ranks: Sequence[int] = (1, 20, 50),
+    resamples: int = 1000,
     seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Cheng et al. 2018 Table 4 analogue: CMC and mAP of the same model on native LR probes vs
-    gallery (TinyFace, without distractors) and on synthetic LR faces (``hr_records`` bicubic
-    down-sampled to ``size`` px, split per identity into probes and gallery).
+) -> dict[str, Evaluated]:
+    """Cheng et al. 2018 Table 4 analogue: the same model on native LR probes vs gallery (TinyFace, without
+    distractors) and on synthetic LR faces (``hr_records`` bicubic down-sampled to ``size`` px, split per
+    identity into probes and gallery by :func:`probe_gallery_split`). Keys "native LR" and "synthetic LR".
 
-    Choice: the synthetic set is square ``size`` x ``size`` (TinyFace's mean is 20 x 16; our
-    synthetic and aligned real faces are square) and comes from another identity set than the
-    native one, as SynLR-MF2 (MegaFace2) did in the paper.
+    Choice: the synthetic set is square ``size`` x ``size`` (TinyFace's mean is 20 x 16; our synthetic and
+    aligned real faces are square) and comes from another identity set than the native one, as SynLR-MF2
+    (MegaFace2) did in the paper. The two sets are resampled independently (different identities).
     """
     probe_records, gallery_records = native
-    native_probe = _embed(objective, probe_records)
-    native_gallery = _embed(objective, gallery_records)
     labels = np.array([r.label for r in hr_records])
     synthetic = _embed(objective, hr_records, size)  # read at ``size`` px, resized to the model input
     probe, gallery = probe_gallery_split(labels, seed)
-    results = {
-        "native LR": evaluate_identification(
-            native_probe, native_gallery, [r.label for r in probe_records], [r.label for r in gallery_records], ranks=ranks
-        ),
-        f"synthetic LR ({size} px)": evaluate_identification(
-            synthetic[probe], synthetic[gallery], labels[probe], labels[gallery], ranks=ranks
-        ),
-    }
     return {
-        name: {**{f"rank-{r}": 100 * v for r, v in result.cmc.items()}, "mAP": 100 * result.mean_average_precision}
-        for name, result in results.items()
+        "native LR": _evaluated(_embed(objective, probe_records), _embed(objective, gallery_records),
+                                np.array([r.label for r in probe_records]), np.array([r.label for r in gallery_records]),
+                                resamples, seed),
+        "synthetic LR": _evaluated(synthetic[probe], synthetic[gallery], labels[probe], labels[gallery], resamples,
+                                   seed + 1),
     }
+
+
+def independent_ratio(first: Evaluated, a: Statistic, second: Evaluated, b: Statistic) -> Estimate:
+    """``a`` on ``first``'s probes divided by ``b`` on ``second``'s (two test sets), each set's identities
+    resampled independently; e.g. native / synthetic rank-1 (Cheng Table 4: 32.1 / 39.2 = 0.82 for CentreFace)."""
+    samples = first.boot.samples(a) / second.boot.samples(b)
+    low, high = percentile_interval(samples, first.boot.level)
+    return Estimate(a.value() / b.value(), low, high, first.boot.level, first.boot.resamples,
+                    first.boot.groups + second.boot.groups)
 
 
 def _embed(objective: Objective, records: Sequence[FaceRecord], read_size: int | None = None) -> np.ndarray:
@@ -153,3 +208,34 @@ def density_modes(values: np.ndarray, grid: int = 512, floor: float = 0.05) -> i
     ends = [density[0] > density[1], density[-1] > density[-2]]
     heights = np.concatenate([density[[0]][ends[:1]], density[1:-1][peaks], density[[-1]][ends[1:]]])
     return int((heights >= floor * density.max()).sum())
+
+
+CHENG_TABLE4_SETS = {"native LR": "TinyFace", "synthetic LR": "SynLR-MF2"}
+
+
+def native_synthetic_table(results: dict[str, Evaluated], row: str, ranks: Sequence[int] = (1, 20, 50)) -> "pd.DataFrame":
+    """Cheng et al. 2018 Table 4 beside this run: the paper's rows (CentreFace, VggFace; labelled "paper")
+    and ours (``row``, with 95 % intervals) on native and synthetic LR, then the native / synthetic ratio
+    of every column (paper: printed cells divided; ours: independent bootstrap of the two test sets).
+    No difference column between paper and run: the data differ."""
+    import pandas as pd
+
+    paper = {(c.row, c.column, c.metric): c.value for c in reference_values("cheng2018", 4)}
+    estimates = {name: evaluated.estimates(ranks) for name, evaluated in results.items()}
+    metrics = list(estimates["native LR"])
+    statistics = {name: {**{f"Rank-{k}": e.rank(k) for k in ranks}, "mAP": mean(e.result.average_precision, 100)}
+                  for name, e in results.items()}
+    lines = []
+    for model in ("CentreFace", "VggFace"):
+        for name, column in CHENG_TABLE4_SETS.items():
+            lines.append({"model": f"{model} (paper, real faces)", "set": column,
+                          **{m: f"{paper[(model, column, m)]:.1f}" for m in metrics}})
+        lines.append({"model": f"{model} (paper, real faces)", "set": "ratio native / synthetic",
+                      **{m: f"{paper[(model, 'TinyFace', m)] / paper[(model, 'SynLR-MF2', m)]:.2f}" for m in metrics}})
+    for name in CHENG_TABLE4_SETS:
+        lines.append({"model": f"{row} (this run)", "set": name, **{m: estimates[name][m].format(1) for m in metrics}})
+    native, synthetic = results["native LR"], results["synthetic LR"]
+    lines.append({"model": f"{row} (this run)", "set": "ratio native / synthetic",
+                  **{m: independent_ratio(native, statistics["native LR"][m], synthetic, statistics["synthetic LR"][m]).format(2)
+                     for m in metrics}})
+    return pd.DataFrame(lines).set_index(["model", "set"])
