@@ -104,3 +104,18 @@ def test_paper_beside_ours_shows_both_without_a_difference():
     text = paper_beside_ours({"Baseline": {("XQLFW", "Accuracy"): estimate}}, 4, ["Baseline", "Aug"], [("XQLFW", "Accuracy")])
     assert "| Baseline | 68.95 | 61.0 [58.5, 63.5] |" in text and "| Aug | 84.33 | – |" in text
     assert "difference" not in text
+
+
+def test_scface_fine_tuning_takes_50_of_130_subjects_and_tests_on_the_rest():
+    from lrfr.data.base import FaceRecord
+    from lrfr.data.loaders import SCFaceSet
+    from lrfr.experiments.maug import scface_subjects
+
+    def record(i, probe):
+        return FaceRecord(f"{i}_{probe}.jpg", i, f"{i:03d}", "probe" if probe else "mugshot", {"distance": 1})
+
+    full = SCFaceSet(tuple(record(i, False) for i in range(130)), tuple(record(i, True) for i in range(130)))
+    subjects, test = scface_subjects(full)
+    assert subjects == [f"{i:03d}" for i in range(50)] and len(test.mugshots) == len(test.probes) == 80
+    assert not set(subjects) & {r.identity for r in test.probes}
+    assert len(scface_subjects(SCFaceSet(full.mugshots[:3], full.probes[:3]))[0]) == 1

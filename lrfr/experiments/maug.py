@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
     TransformSpec,
 )
+
+if TYPE_CHECKING:
+    from lrfr.experiments.cheng2018 import Identification
 
 COSFACE = {"scale": 48.0, "margin": 0.4}  # Sec. 4.1: "The s in CosFace loss is set to 48 and m is set to 0.4"
 DISTANCES = ("lp", "logexp", "logexp_batch", "smooth_l1")
@@ -452,10 +455,14 @@ def run_name(row: str) -> str:
 # ----------------------------------------------------------------------------- statistics and claims
 
 LR_BAND = (7, 10, 14, 20)  # the LR sizes whose mean LFW accuracy compares Fig. 3a's models below 28 px
-TEST_SETS = ("LFW", "XQLFW", "SCface", "LFW faces")
+TEST_SETS = ("LFW", "XQLFW", "SCface", "LFW faces", "SCface test", "TinyFace")
 
 
 def _column_test(column: str) -> str:
+    if column in ("d1", "d2", "d3", "Avg"):
+        return "SCface test"  # Table 1: the subjects that do not fine-tune
+    if column == "TinyFace":
+        return "TinyFace"
     if column.startswith("SCface"):
         return "SCface"
     if column == ERROR_COLUMN:
@@ -482,11 +489,7 @@ def row_statistics(row: RowEvaluation) -> dict[tuple[str, str], stats.Statistic]
     set (:func:`bootstrap_units`): Table 4's columns (SCface d1-d3 and their average, XQLFW, LFW), LFW with the
     second face at each evaluated size, their mean over :data:`LR_BAND`, and Fig. 6's mean HR/LR error."""
     out = {("XQLFW", "Accuracy"): stats.mean(row.xqlfw.correct, 100), ("LFW", "Accuracy"): stats.mean(row.lfw.correct, 100)}
-    hits = np.concatenate([row.scface[d].hits for d in sorted(row.scface)])
-    which = np.concatenate([[d] * len(row.scface[d].hits) for d in sorted(row.scface)])
-    per_distance = [_share(hits, which == d, 100) for d in sorted(row.scface)]
-    out.update({(f"SCface {d}", "Rank-1"): s for d, s in zip(sorted(row.scface), per_distance)})
-    out[("SCface Avg", "Rank-1")] = sum(per_distance[1:], per_distance[0]) / len(per_distance)
+    out.update({(f"SCface {column}", metric): s for (column, metric), s in scface_statistics(row.scface).items()})
     out.update({(lfw_column(size), "Accuracy"): stats.mean(o.correct, 100) for size, o in row.lfw_at.items() if size < HR_SIZE})
     if all(size in row.lfw_at for size in LR_BAND):
         band = [stats.mean(row.lfw_at[size].correct, 100) for size in LR_BAND]
@@ -531,6 +534,8 @@ CLAIM_CELLS: dict[str, tuple[Cell, Cell]] = {
     "ling2023.logexp_smaller_errors_l1": (("MAug+Ours(1)", ERROR_COLUMN, _ERR), ("MAug+L1", ERROR_COLUMN, _ERR)),
     "ling2023.logexp_smaller_errors_l2": (("MAug+Ours(2)", ERROR_COLUMN, _ERR), ("MAug+L2", ERROR_COLUMN, _ERR)),
     "ling2023.ratio_beats_reference_code": (("1:1:2", _XQ, _ACC), ("reference code (50/0/50)", _XQ, _ACC)),
+    "ling2023.finetuning_helps_scface": (("Ours(Res34)", "Avg", _R1), ("Ours(w/o FT)", "Avg", _R1)),
+    "ling2023.ours_beats_cosface_tinyface": (("Ours(Res34)", "TinyFace", _R1), ("CosFace(Res34)", "TinyFace", _R1)),
 }
 """How this chapter computes each of its claims (``lrfr/references/claims.csv``): the difference of two
 cells of our results, ``(row, column, metric)``, on one test set, so the difference is paired."""
@@ -559,20 +564,24 @@ def decide_claims(statistics: dict[str, dict[tuple[str, str], stats.Statistic]],
 
 
 def paper_beside_ours(estimates: dict[str, dict[tuple[str, str], stats.Estimate]], table: int, rows: Sequence[str],
-                      columns: Sequence[tuple[str, str]], paper_rows: dict[str, str] | None = None) -> str:
+                      columns: Sequence[tuple[str, str]], paper_rows: dict[str, str] | None = None,
+                      paper_scale: float = 1.0) -> str:
     """A markdown table: for each row and column, Ling et al.'s printed value (Table ``table``; a row's
     paper name from ``paper_rows``, default its own) and ours with its 95 % interval. The data differ
-    (synthetic faces, a small backbone), so no difference column: compare the rows' order and gaps."""
+    (synthetic faces, a small backbone), so no difference column: compare the rows' order and gaps.
+    ``paper_scale`` multiplies the printed values (100 for Table 2's fractions, shown in %)."""
     paper_rows = paper_rows or {}
     cells = {(c.row, c.column, c.metric): c.value for c in reference_values("ling2023", table)}
-    head = " | ".join(f"{column} paper | {column} ours" for column, _ in columns)
+    names = [column for column, _ in columns]
+    names = names if len(set(names)) == len(names) else [f"{column} {metric}" for column, metric in columns]
+    head = " | ".join(f"{name} paper | {name} ours" for name in names)
     lines = [f"| method | {head} |", "|---|" + "---:|" * (2 * len(columns))]
     for row in rows:
         values = []
         for column, metric in columns:
             printed = cells.get((paper_rows.get(row, row), column, metric))
             ours = estimates.get(row, {}).get((column, metric))
-            values += ["–" if printed is None else f"{printed:.2f}", "–" if ours is None else ours.format(1)]
+            values += ["–" if printed is None else f"{printed * paper_scale:.2f}", "–" if ours is None else ours.format(1)]
         lines.append(f"| {row} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
@@ -630,3 +639,111 @@ def evaluation_sizes(rows: dict[str, Method], owner: dict[str, str], sweep: Sequ
         if row in rows:
             sizes[owner[row]] = tuple(sorted(set(sweep) | set(ERROR_SIZES)))
     return sizes
+
+
+# ----------------------------------------------------------------------------- Tables 1-2: fine-tuned models
+
+SCFACE_FINETUNE_SUBJECTS = 50  # Sec. 4.2: 50 of SCface's 130 subjects fine-tune the network, the other 80 test
+TINYFACE_RANKS = (1, 5, 10, 20)  # Table 2's columns
+
+
+@dataclass(frozen=True)
+class FineTune:
+    """A fine-tuning of a chapter model's whole backbone on a benchmark's own training data with a fresh
+    CosFace head (s = 48, m = 0.4): SCface's fine-tuning subjects (Table 1) or TinyFace's training set
+    (Table 2). The paper gives no schedule for it; ``epochs``, ``lr`` (SGD, poly decay) and ``batch_size``
+    are this book's."""
+
+    epochs: int = 2
+    lr: float = 0.01
+    batch_size: int = 64
+
+
+def scface_subjects(scface: SCFaceSet) -> tuple[list[str], SCFaceSet]:
+    """The fine-tuning subjects and the test set of the others: 50 of 130 subjects (the same share of a
+    smaller set, at least one). The paper does not say which 50; here the first mugshots in the set's order."""
+    count = max(1, round(len(scface.mugshots) * SCFACE_FINETUNE_SUBJECTS / 130))
+    subjects = [r.identity for r in scface.mugshots[:count]]
+    chosen = set(subjects)
+    test = SCFaceSet(tuple(r for r in scface.mugshots if r.identity not in chosen),
+                     tuple(r for r in scface.probes if r.identity not in chosen), scface.corrupt)
+    return subjects, test
+
+
+def finetune_config(name: str, start: str | Path, setting: Setting, data: DataSpec, plan: FineTune) -> ExperimentConfig:
+    """Fine-tune the backbone of the run folder ``start`` on ``data`` (see :class:`FineTune`), flipped."""
+    data = DataSpec(data.name, dict(data.kwargs), [TransformSpec("hflip", {"p": setting.flip, "keys": ["image"]})])
+    return ExperimentConfig(
+        name=name,
+        train=TrainConfig(seed=setting.seed, epochs=plan.epochs, batch_size=plan.batch_size, num_workers=setting.num_workers,
+                          optimizer=OptimizerConfig(lr=plan.lr, momentum=setting.momentum, weight_decay=setting.weight_decay),
+                          schedule=ScheduleConfig(name="poly", power=2.0)),
+        model=ModelSpec(
+            backbone=setting.backbone,
+            backbone_kwargs={**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size},
+            heads={"main": HeadSpec("cosface", "main", dict(COSFACE))},
+            terms=[TermSpec("cls", "classification", 1.0)], pretrained=str(start), pretrained_modules=["backbone"],
+        ),
+        data={"main": data},
+    )
+
+
+def scface_data(data_root: str | Path, subjects: Sequence[str], input_size: int) -> DataSpec:
+    """SCface's mugshots and probes of ``subjects`` (kept in memory) as a training stream."""
+    return DataSpec("in_memory", {"dataset": "scface", "root": str(Path(data_root) / "scface"), "subjects": list(subjects),
+                                  "input_size": input_size})
+
+
+def tinyface_data(data_root: str | Path, input_size: int) -> DataSpec:
+    """TinyFace's training set (kept in memory) as a training stream."""
+    return DataSpec("in_memory", {"dataset": "tinyface_train", "root": str(Path(data_root) / "tinyface"), "input_size": input_size})
+
+
+def tinyface_statistics(found: "Identification") -> dict[tuple[str, str], stats.Statistic]:
+    """Table 2's cells (percent) of a TinyFace search: Rank-1, 5, 10 and 20."""
+    return {("TinyFace", f"Rank-{k}"): stats.mean(stats.rank_hits(found.first_ranks, k), 100) for k in TINYFACE_RANKS}
+
+
+def scface_statistics(outcomes: dict[str, RankOutcomes]) -> dict[tuple[str, str], stats.Statistic]:
+    """Table 1's cells (percent) of an SCface evaluation: rank-1 at d1, d2, d3 and their average."""
+    hits = np.concatenate([outcomes[d].hits for d in sorted(outcomes)])
+    which = np.concatenate([[d] * len(outcomes[d].hits) for d in sorted(outcomes)])
+    per_distance = {d: _share(hits, which == d, 100) for d in sorted(outcomes)}
+    values = list(per_distance.values())
+    return {**{(d, "Rank-1"): s for d, s in per_distance.items()}, ("Avg", "Rank-1"): sum(values[1:], values[0]) / len(values)}
+
+
+FINETUNED_ROWS = {"Baseline": ("Baseline (w/o FT)", "Baseline (fine-tuned)", "CosFace(Res34)"),
+                  "MAug+Ours(1)": ("Ours(w/o FT)", "Ours(Res34)", "Ours(Res34)")}
+"""Tables 1-2's rows for each fine-tuned chapter model: SCface without and with fine-tuning (Table 1), and
+TinyFace after fine-tuning (Table 2; the paper's CosFace (ResNet-34) row is its HR baseline)."""
+
+
+def finetuned_rows(runs: dict[str, RunFolder], backbones: dict[str, nn.Module], setting: Setting, data_root: str | Path,
+                   results_root: str | Path, tests: TestSets, plan: FineTune
+                   ) -> tuple[dict[str, dict[tuple[str, str], stats.Statistic]], dict[str, np.ndarray]]:
+    """Fine-tune each model of :data:`FINETUNED_ROWS` (``runs`` / ``backbones`` by row) on SCface's
+    fine-tuning subjects and on TinyFace's training set, and score them: SCface rank-1 on the other
+    subjects before and after, TinyFace rank-1/5/10/20 (probes in the gallery with its distractors).
+    Returns each table row's statistics and the bootstrap units of the two test sets."""
+    from lrfr.data.loaders import load_tinyface_test
+    from lrfr.experiments.cheng2018 import embed_test
+    from lrfr.experiments.workflow import cached_run
+
+    subjects, scface_test = scface_subjects(tests.scface)
+    tinyface = load_tinyface_test(Path(data_root) / "tinyface")
+    statistics: dict[str, dict[tuple[str, str], stats.Statistic]] = {}
+    units: dict[str, np.ndarray] = {}
+    for row, (before, after, tiny) in FINETUNED_ROWS.items():
+        start = runs[row].path
+        scface_config = finetune_config(run_name(f"{row} scface ft"), start, setting, scface_data(data_root, subjects, setting.input_size), plan)
+        tiny_config = finetune_config(run_name(f"{row} tinyface ft"), start, setting, tinyface_data(data_root, setting.input_size), plan)
+        scface_model, tiny_model = cached_run(scface_config, results_root)[1], cached_run(tiny_config, results_root)[1]
+        outcomes = {"before": scface_rank1(backbones[row], scface_test), "after": scface_rank1(scface_model.backbone, scface_test)}
+        statistics[before] = scface_statistics(outcomes["before"])
+        statistics[after] = scface_statistics(outcomes["after"])
+        found = embed_test(tiny_model.backbone, tinyface, setting.input_size, desc=f"TinyFace {row}").identification()
+        statistics.setdefault(tiny, {}).update(tinyface_statistics(found))
+        units = {"SCface test": np.concatenate([outcomes["after"][d].units for d in sorted(outcomes["after"])]),
+                 "TinyFace": found.probe_labels}
+    return statistics, units
