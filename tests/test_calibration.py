@@ -68,8 +68,12 @@ def test_degradation_curve_has_the_shape_of_real_faces():
     assert synthetic[14] <= 0.45 * synthetic[24] and synthetic[24] - synthetic[14] >= 4, synthetic  # ... but by 14
     assert synthetic[8] <= 0.5 * synthetic[14] and synthetic[8] <= 1.5, synthetic  # towards chance (0.1 %)
     assert verification[112] > verification[8] + 10, verification
-    for size in (20, 16):
-        assert native[size] < synthetic[size], (native, synthetic)
+    native20 = {r["probe_px"]: r["rank20"] for r in records if r["kind"] == "native"}
+    synthetic20 = {r["probe_px"]: r["rank20"] for r in records if r["kind"] == "synthetic"}
+    for size in (20, 16):  # native LR is harder than synthetic LR of the same size (rank-20: less noisy) ...
+        assert native20[size] < synthetic20[size], (native20, synthetic20)
+    # ... but not an order of magnitude harder (Cheng Table 4: 0.82-0.87x rank-1, 0.70-0.86x rank-20)
+    assert native[20] >= 0.5 * synthetic[20] and native20[20] >= 0.6 * synthetic20[20], (native, synthetic, native20)
 
 
 def test_the_backbone_is_built_for_the_model_input():

@@ -33,7 +33,10 @@ def hr(generator: SynthFace) -> np.ndarray:
 
 
 # sha256 (first 16 hex digits) of the bytes SynthFace(seed=7) renders for HASH_IDS / HASH_IMGS, by version.
-OUTPUT_HASHES = {1: {"hr": "b167e71d1461cf74", "native_lr": "05cb51a38f35364c", "ui": "4ffd2b27fa2f1a20"}}
+OUTPUT_HASHES = {
+    1: {"hr": "b167e71d1461cf74", "native_lr": "05cb51a38f35364c", "ui": "4ffd2b27fa2f1a20"},
+    2: {"hr": "b167e71d1461cf74", "native_lr": "259df2623fefdbb5", "ui": "4ffd2b27fa2f1a20"},  # calibrated native chain
+}
 HASH_IDS = np.array([0, 1, 2, 3, 50, 51, 999, 123456])
 HASH_IMGS = np.arange(8)
 
