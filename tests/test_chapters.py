@@ -84,3 +84,18 @@ def test_chapter_3_shows_ling_et_al_beside_its_runs_and_decides_its_claims(book)
     decided = read_claims(next((book / "results").glob("c3-maug-plus-ours-1-*/claims.json")))
     assert decided.chapter == "03_maug_logexp" and decided.mode == "smoke"
     assert {c["id"] for c in decided.claims} == set(CLAIM_CELLS)
+
+
+@pytest.mark.slow
+def test_chapter_4_shows_cheng_et_al_tables_beside_its_runs_and_decides_its_claims(book):
+    from lrfr.experiments.cheng2018 import CLAIMS
+
+    html = page(book, "04_tinyface_csri")
+    for table in (3, 4, 5, 6, 7):
+        assert f"Cheng et al. (2018), Table {table}" in html
+    decided = read_claims(next((book / "results").glob("c4-csri-*/claims.json")))
+    assert decided.chapter == "04_tinyface_csri" and decided.mode == "smoke"
+    assert {c["id"] for c in decided.claims} == set(CLAIMS)
+    runs = {path.name.rsplit("-", 1)[0]: RunFolder.open(path) for path in find_runs(book / "results")}
+    stored = runs["c4-sr-fr-vdsr"].load_embeddings("tinyface")
+    assert any(stored.metadata["sr_path"]) and "chapter4" in runs["c4-csri"].metrics()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -40,7 +42,7 @@ def test_csri_branches_share_one_sr_network_and_one_backbone():
 
 
 def _gradients(objective: Objective, terms: set[str]) -> dict[str, torch.Tensor]:
-    objective.zero_grad()
+    objective = copy.deepcopy(objective)  # a forward pass moves state (centres, BN statistics): same start each time
     values = objective(_batch())
     sum(v for k, v in values.items() if k.split("/")[0] in terms).backward()
     return {name: p.grad.clone() if p.grad is not None else torch.zeros_like(p)
@@ -196,3 +198,53 @@ def test_bicubic_fidelity_and_test_embeddings_with_sr_faces_in_the_run_folder(tm
     stored = run.load_embeddings("tinyface")
     assert stored.metadata["sr_path"][0].endswith("000000.png") and stored.metadata["sr_path"][1] == ""
     assert set(stored.metadata["split"]) == {"probe", "gallery"} and stored.embeddings.shape == (12, 8)
+
+
+def _identified(hits: list[bool], labels: list[int]):
+    """An identification where probe i's first mate is at rank 1 (hit) or rank 30, with AP 1 or 0."""
+    import numpy as np
+
+    from lrfr.protocols.identification import Identification
+
+    return Identification(np.array(labels), np.where(hits, 1, 30), np.array(hits, dtype=float))
+
+
+def test_claims_are_paired_rank1_differences_between_the_papers_rows():
+    from lrfr.experiments.cheng2018 import CSRI, JOINT, decide_claims, paired_effects, sr_then_fr_row
+    from lrfr.stats import Bootstrap
+
+    labels = [0, 0, 1, 1, 2, 2, 3, 3]
+    rows = {"CentreFace": [1, 0, 1, 0, 1, 0, 1, 0], CSRI: [1] * 8, JOINT: [1, 1, 1, 0, 1, 1, 1, 0],
+            "CentreFace + VDSR": [1, 0, 1, 0, 1, 0, 1, 0], "CentreFace (not re-trained) + SRCNN": [0] * 8}
+    results = {name: _identified([bool(h) for h in hits], labels) for name, hits in rows.items()}
+    boot = Bootstrap(labels, resamples=200, seed=0)
+    assert sr_then_fr_row("vdsr", ["vdsr"]) == "CentreFace + VDSR"
+    decided = {r.claim.id: r for r in decide_claims(results, boot, ["srcnn", "vdsr"], ["vdsr"])}
+    assert set(decided) == {"cheng2018.sr_then_fr_srcnn", "cheng2018.sr_then_fr_vdsr", "cheng2018.csri_beats_centreface",
+                            "cheng2018.csri_beats_sr_then_fr", "cheng2018.joint_beats_independent",
+                            "cheng2018.joint_beats_fr_only", "cheng2018.complement_sr"}
+    # CSRI hits every probe, CentreFace every other one: +50 points, every resample +50 (each identity 1 of 2)
+    csri = decided["cheng2018.csri_beats_centreface"]
+    assert (csri.estimate.value, csri.estimate.low, csri.estimate.high) == pytest.approx((50.0, 50.0, 50.0))
+    assert csri.verdict == "reproduced" and csri.parts["CentreFace"].value == pytest.approx(50.0)
+    assert decided["cheng2018.sr_then_fr_srcnn"].verdict == "reproduced"  # -50 everywhere, the paper says "less"
+    vdsr = decided["cheng2018.sr_then_fr_vdsr"]  # identical rows: exactly 0, a zero-width interval
+    assert (vdsr.estimate.value, vdsr.estimate.low, vdsr.estimate.high) == (0.0, 0.0, 0.0) and vdsr.verdict == "inconclusive"
+    assert decided["cheng2018.complement_sr"].estimate.value == pytest.approx(25.0)
+    effects = paired_effects(results, boot, {"without CSR": JOINT, "with CSR": CSRI}, "without CSR")
+    assert set(effects) == {("with CSR", "TinyFace", m) for m in ("Rank-1", "Rank-20", "Rank-50", "mAP")}
+    assert effects[("with CSR", "TinyFace", "Rank-1")].value == pytest.approx(25.0)
+    assert effects[("with CSR", "TinyFace", "Rank-20")].value == pytest.approx(25.0)  # misses sit at rank 30
+    assert effects[("with CSR", "TinyFace", "Rank-50")].value == pytest.approx(0.0)
+
+
+def test_native_vs_synthetic_is_an_independent_difference_of_two_test_sets():
+    from lrfr.experiments.cheng2018 import native_vs_synthetic_claim
+
+    synthetic = _identified([True, True, True, False], [0, 0, 1, 1])
+    native = _identified([True, False, False, False, False, False], [5, 5, 6, 6, 7, 7])
+    result = native_vs_synthetic_claim("CentreFace", synthetic, native, resamples=200, seed=0)
+    assert result.claim.id == "cheng2018.native_harder_finetuned"
+    assert result.estimate.value == pytest.approx(75.0 - 100 / 6)
+    assert result.parts["CentreFace (SynLR)"].value == pytest.approx(75.0)
+    assert result.estimate.units == 5  # 2 synthetic + 3 native identities, resampled separately

@@ -26,7 +26,7 @@ Deployment: the native-LR branch, SR then FR (:meth:`lrfr.training.Objective.rec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from lrfr.claims import ClaimResult, decide, evaluate
 from lrfr.data.base import FaceDataset, FaceRecord, read_image, to_tensor
 from lrfr.data.degrade import resize, synthetic_lr
 from lrfr.data.loaders import TinyFaceTest
@@ -48,9 +49,8 @@ from lrfr.models.sr import SRThenFR
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.fidelity import psnr, ssim
 from lrfr.protocols.identification import Identification, identify
-from lrfr.references import reference_values
 from lrfr.runs import RunFolder
-from lrfr.stats import Bootstrap, Estimate, Statistic, mean, rank_hits
+from lrfr.stats import Bootstrap, Estimate, Statistic, independent_difference, mean, rank_hits
 from lrfr.training.config import (
     DataSpec, ExperimentConfig, HeadSpec, ModelSpec, OptimizerConfig, ScheduleConfig, TermSpec, TrainConfig,
 )
@@ -76,8 +76,11 @@ class Setting:
     seed: int = 0
     num_workers: int = 0
 
-    def backbone_spec(self) -> dict[str, Any]:
-        return {"input_size": self.input_size, "embedding_size": self.embedding_size, **self.backbone_kwargs}
+    def backbone_spec(self, own: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The backbone's arguments: input and embedding size with the shared backbone's ``backbone_kwargs``,
+        or with ``own`` (a Table 3 row with its own architecture, whose arguments differ)."""
+        return {"input_size": self.input_size, "embedding_size": self.embedding_size,
+                **(self.backbone_kwargs if own is None else own)}
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def finetune_config(
         train=schedule.train_config(setting.seed, setting.num_workers),
         model=ModelSpec(
             backbone=backbone or setting.backbone,
-            backbone_kwargs={**setting.backbone_spec(), **(backbone_kwargs or {})},
+            backbone_kwargs=setting.backbone_spec(backbone_kwargs if backbone else None),
             sr=sr, sr_kwargs=dict(sr_kwargs or {}),
             heads={NATIVE: HeadSpec(kind=head, num_classes=NATIVE, kwargs=dict(head_kwargs or {}))},
             terms=[_identity_term(NATIVE, super_resolve=sr is not None)],
@@ -324,6 +327,7 @@ def save_test_embeddings(run: RunFolder, test: EmbeddedTest, name: str = "tinyfa
 # ------------------------------------------------------------------------------------------ the chapter
 
 SR_ROW = {"srcnn": "SRCNN", "vdsr": "VDSR", "drrn": "DRRN"}  # Table 5's names
+JOINT, CSRI = "Joint (step 1 + FR fine-tuning)", "CSRI"  # Table 6 "Joint Learning" / Table 7 "x"; Table 5-7 CSRI
 TABLE3_HEADS = {"CentreFace": "centerface", "SphereFace": "sphereface", "DeepID2": "deepid2", "VggFace": "softmax"}
 OWN_BACKBONES = {"DeepID2": "deepid2", "VggFace": "vgg"}  # Table 3 rows with their own architecture
 
@@ -392,7 +396,7 @@ def own_pretraining_config(name: str, head: str, setting: Setting, schedule: Sch
     return ExperimentConfig(
         name=name,
         train=schedule.train_config(setting.seed, setting.num_workers),
-        model=ModelSpec(backbone=backbone, backbone_kwargs={**setting.backbone_spec(), **backbone_kwargs},
+        model=ModelSpec(backbone=backbone, backbone_kwargs=setting.backbone_spec(backbone_kwargs),
                         heads={"main": HeadSpec(kind=head)}),
         data={"main": DataSpec("in_memory", {"dataset": "folder", **kwargs}) if setting.keep_in_memory else DataSpec("folder", kwargs)},
     )
@@ -412,23 +416,20 @@ def cmc_curve(result: Identification, boot: Bootstrap, ranks: Sequence[int]) -> 
     return [boot.estimate(mean(rank_hits(result.first_ranks, r), 100)) for r in ranks]
 
 
-def results_table(rows: dict[str, dict[str, Estimate]], paper: str, table: int, column: str = "TinyFace",
-                  paper_rows: dict[str, str] | None = None) -> "pd.DataFrame":
-    """Our estimates ("value [low, high]") beside the paper's printed cells of ``table``, one line per
-    row: ``paper_rows`` maps our row name to the paper's (default: the same name). Labelled columns, no
-    difference column: the data differ, compare effects instead (paired differences)."""
-    import pandas as pd
+def table_values(estimates: Mapping[str, Mapping[str, Estimate]], rows: Mapping[str, str],
+                 column: str = "TinyFace") -> dict[tuple[str, str, str], Estimate]:
+    """:func:`lrfr.references.compare`'s run values: (table row, ``column``, metric) -> our estimate, for
+    ``rows`` (the table's row name -> our row in ``estimates``)."""
+    return {(name, column, metric): estimate for name, ours in rows.items() for metric, estimate in estimates[ours].items()}
 
-    cells = {(c.row, c.metric): c.value for c in reference_values(paper, table) if c.column == column}
-    lines = []
-    for name, estimates in rows.items():
-        line: dict[str, Any] = {"method": name}
-        for metric, estimate in estimates.items():
-            line[f"{metric} (this run)"] = estimate.format(1)
-            printed = cells.get(((paper_rows or {}).get(name, name), metric))
-            line[f"{metric} (paper)"] = "–" if printed is None else f"{printed:.1f}"
-        lines.append(line)
-    return pd.DataFrame(lines).set_index("method")
+
+def paired_effects(results: Mapping[str, Identification], boot: Bootstrap, rows: Mapping[str, str], baseline: str,
+                   column: str = "TinyFace") -> dict[tuple[str, str, str], Estimate]:
+    """Each row's effect over the ``baseline`` row (table names, as in ``rows``): the paired difference of
+    every metric on the same probes, resampled over the identities of ``boot`` (compare()'s ``effects``)."""
+    base = statistics(results[rows[baseline]])
+    return {(name, column, metric): boot.estimate(statistic - base[metric])
+            for name, ours in rows.items() if name != baseline for metric, statistic in statistics(results[ours]).items()}
 
 
 def _uint8(image: Tensor) -> np.ndarray:
@@ -465,3 +466,55 @@ def eval_sr(sr: nn.Module, lr: Tensor, size: int) -> Tensor:
     """One (3, h, w) face super-resolved to ``size`` by ``sr`` in eval mode."""
     with eval_mode(sr), torch.no_grad():
         return sr(lr[None], size=size)[0]
+
+
+# ------------------------------------------------------------------------------------------- the claims
+
+CLAIMS = (
+    "cheng2018.native_harder_finetuned",
+    *(f"cheng2018.sr_then_fr_{net}" for net in SR_ROW),
+    "cheng2018.csri_beats_centreface", "cheng2018.csri_beats_sr_then_fr",
+    "cheng2018.joint_beats_independent", "cheng2018.joint_beats_fr_only", "cheng2018.complement_sr",
+)  # the chapter's claims (rows of lrfr/references/claims.csv), in the order the page lists them
+
+
+def sr_then_fr_row(net: str, finetuned: Sequence[str]) -> str:
+    """Our Table 5 row of SR network ``net``: the paper's independent learning (the FR model fine-tuned on
+    the SR output, "CentreFace + VDSR") where ``net`` is in ``finetuned``; otherwise the CentreFace model,
+    unchanged, on the SR output (a cheaper stand-in, labelled as such)."""
+    return f"CentreFace + {SR_ROW[net]}" if net in finetuned else f"CentreFace (not re-trained) + {SR_ROW[net]}"
+
+
+def paired_comparisons(sr_networks: Sequence[str], finetuned: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Claim id -> (minuend, subtrahend) rows of the native LR test whose paired difference decides it
+    (Table 5 Sec. 5.2 (1) and (3), Table 6, Table 7). The independent-learning row is VDSR's."""
+    independent = sr_then_fr_row("vdsr", finetuned)
+    pairs = {f"cheng2018.sr_then_fr_{net}": (sr_then_fr_row(net, finetuned), "CentreFace") for net in sr_networks}
+    return {**pairs, "cheng2018.csri_beats_centreface": (CSRI, "CentreFace"),
+            "cheng2018.csri_beats_sr_then_fr": (CSRI, independent), "cheng2018.joint_beats_independent": (JOINT, independent),
+            "cheng2018.joint_beats_fr_only": (JOINT, "CentreFace"), "cheng2018.complement_sr": (CSRI, JOINT)}
+
+
+def decide_claims(results: Mapping[str, Identification], boot: Bootstrap, sr_networks: Sequence[str],
+                  finetuned: Sequence[str], native_vs_synthetic: ClaimResult | None = None,
+                  metric: str = "Rank-1") -> list[ClaimResult]:
+    """The chapter's claims from the native LR test: each a paired difference of ``metric`` between two
+    rows of ``results`` (the same probes), resampled over the identities of ``boot``, with both rows'
+    values as parts; ``native_vs_synthetic`` (Table 4, two test sets: :func:`native_vs_synthetic_claim`)
+    first where given."""
+    decided = [] if native_vs_synthetic is None else [native_vs_synthetic]
+    for claim_id, (a, b) in paired_comparisons(sr_networks, finetuned).items():
+        first, second = statistics(results[a])[metric], statistics(results[b])[metric]
+        decided.append(evaluate(claim_id, boot, first - second, parts={a: first, b: second}))
+    return decided
+
+
+def native_vs_synthetic_claim(row: str, synthetic: Identification, native: Identification, resamples: int, seed: int,
+                              metric: str = "Rank-1") -> ClaimResult:
+    """Table 4's claim for model ``row``: ``metric`` on the SynLR test minus on the native LR test (both
+    without distractors), an independent difference -- each set's identities resampled on their own."""
+    boot_syn = Bootstrap(synthetic.probe_labels, resamples=resamples, seed=seed)
+    boot_nat = Bootstrap(native.probe_labels, resamples=resamples, seed=seed)
+    syn, nat = statistics(synthetic)[metric], statistics(native)[metric]
+    return decide("cheng2018.native_harder_finetuned", independent_difference(boot_syn, syn, boot_nat, nat),
+                  parts={f"{row} (SynLR)": boot_syn.estimate(syn), f"{row} (native LR)": boot_nat.estimate(nat)})
