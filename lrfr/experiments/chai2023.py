@@ -68,9 +68,11 @@ def table4_methods(alpha: float = 5.0, beta: float = 2.0, gamma: float = 1.0) ->
         "Cross Entropy": Method("softmax"),
         "NormFace": Method("normface"),
         "CosFace": Method("cosface"),
-        "MV-Softmax": Method("mv_softmax"),
+        # MV-Softmax and MagFace as their official implementations run them (easy_margin=True: the margin
+        # only where cos theta_y > 0); the heads' default is the papers' loss.
+        "MV-Softmax": Method("mv_softmax", {"easy_margin": True}),
         "CurricularFace": Method("curricularface"),
-        "MagFace": Method("magface"),
+        "MagFace": Method("magface", {"easy_margin": True}),
         "AdaFace": Method("adaface"),
         "Baseline (ArcFace)": Method("arcface"),
         # Row I: the ID loss on the RI of Eq. 1-3 of the embedding itself (id_source="embedding"). With alpha =
