@@ -327,6 +327,7 @@ def save_test_embeddings(run: RunFolder, test: EmbeddedTest, name: str = "tinyfa
 # ------------------------------------------------------------------------------------------ the chapter
 
 SR_ROW = {"srcnn": "SRCNN", "vdsr": "VDSR", "drrn": "DRRN"}  # Table 5's names
+HR_ONLY = "HR pre-trained (not fine-tuned)"  # the shared backbone before any native LR training (Table 3, our row)
 JOINT, CSRI = "Joint (step 1 + FR fine-tuning)", "CSRI"  # Table 6 "Joint Learning" / Table 7 "x"; Table 5-7 CSRI
 TABLE3_HEADS = {"CentreFace": "centerface", "SphereFace": "sphereface", "DeepID2": "deepid2", "VggFace": "softmax"}
 OWN_BACKBONES = {"DeepID2": "deepid2", "VggFace": "vgg"}  # Table 3 rows with their own architecture
