@@ -349,7 +349,8 @@ def erc_area_statistic(
         fnmr = []
         for fraction in fractions:
             kept = before >= np.floor(fraction * w.sum(1) + 1e-9)[:, None]
-            fnmr.append((missed_w * kept).sum(1) / (genuine_w * kept).sum(1))
+            with np.errstate(invalid="ignore", divide="ignore"):  # no genuine pair kept: NaN, dropped by the interval
+                fnmr.append((missed_w * kept).sum(1) / (genuine_w * kept).sum(1))
         fnmr = np.stack(fnmr, 1)
         return 100 * np.sum(np.diff(fractions) * (fnmr[:, 1:] + fnmr[:, :-1]) / 2, axis=1) / span
 
