@@ -288,10 +288,17 @@ def _number(value: float | None, decimals: int = 2, signed: bool = False) -> str
     return "–" if value is None else f"{value:{'+' if signed else ''}.{decimals}f}"
 
 
-def _interval(record: Mapping[str, Any], decimals: int = 2, signed: bool = False) -> str:
+def _interval(record: Mapping[str, Any], signed: bool = False) -> str:
+    """``value [low, high]`` with enough decimals to tell the three apart (2 at least, 8 at most)."""
     low, high = record.get("low"), record.get("high")
+    decimals = _decimals(record["value"], None if low is None or high is None else high - low)
     bounds = "no interval" if low is None or high is None else f"[{_number(low, decimals, signed)}, {_number(high, decimals, signed)}]"
     return f"{_number(record['value'], decimals, signed)} {bounds}"
+
+
+def _decimals(value: float | None, width: float | None) -> int:
+    scales = [abs(x) for x in (value, width) if x is not None and math.isfinite(x) and x != 0]
+    return 2 if not scales else min(8, max(2, 1 - math.floor(math.log10(min(scales)))))
 
 
 def paper_text(record: Mapping[str, Any]) -> str:
@@ -387,17 +394,20 @@ def claims_box(results: Sequence[ClaimResult]) -> ClaimsBox:
 
 
 def scorecard_markdown(chapters: Sequence[ChapterClaims]) -> str:
-    """The scorecard of all chapters: one row per claim (chapter, claim, paper's number, ours with its
-    interval, verdict, mode and data), with a count of verdicts."""
+    """The scorecard of all chapters: one row per claim (chapter, verdict, claim, paper's number, ours
+    with its interval, mode and data), with a count of verdicts, in a full-width block (the absolute
+    values behind each difference are in the chapter's own claims box)."""
     if not chapters:
         return "_No chapter has recorded claims yet: run `lrfr book` to decide them._"
-    rows = [(c.chapter, f"{r['claim']} ({r.get('paper', '')} {r['source']})".replace("( ", "("),
-             f"{r['comparison']} ({r['metric']})", paper_text(r), ours_text(r), f"**{r['verdict']}**",
-             f"{c.mode}, {c.data}") for c in chapters for r in c.claims]
-    counts = {v: sum(r[5] == f"**{v}**" for r in rows) for v in VERDICTS}
-    lines = ["| chapter | claim | comparison (metric) | paper's number | this run (95 %) | verdict | mode, data |",
+    rows = [(c.chapter, f"**{r['verdict']}**", f"{r['claim']} ({r.get('paper', '')} {r['source']})".replace("( ", "("),
+             f"{r['comparison']} ({r['metric']})", paper_text(r),
+             _interval(r["estimate"], signed=r.get("null", 0) == 0), f"{c.mode}, {c.data}")
+            for c in chapters for r in c.claims]
+    counts = {v: sum(row[1] == f"**{v}**" for row in rows) for v in VERDICTS}
+    lines = ["| chapter | verdict | claim | comparison (metric) | paper's number | this run (95 %) | mode, data |",
              "|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     written = "; ".join(f"{c.chapter}: {c.written}" for c in chapters)
-    return "\n".join([f"{len(rows)} claims: {summary}.", "", *lines, "", f"_Decided at (UTC): {written}._"])
+    return "\n".join([f"{len(rows)} claims: {summary}.", "", ":::{div} full-width", *lines, ":::", "",
+                      f"_Decided at (UTC): {written}._"])

@@ -63,3 +63,16 @@ def test_probe_gallery_pairs_are_probe_vs_gallery_and_capped_at_the_genuine_avai
     probe_labels, gallery_labels = np.array([0, 1]), np.array([0, 0, 1, 2])
     same = probe_labels[pairs.pairs[:, 0]] == gallery_labels[pairs.pairs[:, 1]]
     assert np.array_equal(same, pairs.is_genuine) and np.array_equal(pairs.units, probe_labels[pairs.pairs[:, 0]])
+
+
+def test_table4_rows_run_as_the_issue_fixes_them(tmp_path):
+    """MagFace and MV-Softmax with their official easy_margin; row I's ID loss on the embedding's RI."""
+    from lrfr.experiments.chai2023 import FineTuning, finetune_config, table4_methods
+
+    methods, setting = table4_methods(), FineTuning(data_root=str(tmp_path), pretrained=str(tmp_path / "pre"))
+    for row in ("MagFace", "MV-Softmax"):
+        assert finetune_config(row, methods[row], setting).model.heads["main"].kwargs == {"easy_margin": True}
+    terms = {t.name: t.kwargs for t in finetune_config("I", methods["I"], setting).model.terms}
+    assert terms["ri"]["id_source"] == "embedding" and (terms["ri"]["alpha"], terms["ri"]["gamma"]) == (0.0, 0.0)
+    ours = {t.name: t.kwargs for t in finetune_config("Ours", methods["Ours"], setting).model.terms}
+    assert "id_source" not in ours["ri"]  # Ours keeps the paper's learned-RI path

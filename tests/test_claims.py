@@ -110,3 +110,10 @@ def test_box_and_scorecard_show_the_papers_number_ours_with_its_interval_and_the
     assert "| 02_recognizability |" in card and "**reproduced**" in card and "quick, SynthFace" in card
     assert card.startswith("1 claims: 1 reproduced, 0 contradicted, 0 inconclusive.")
     assert "No chapter has recorded claims" in claims.scorecard_markdown([])
+
+
+def test_small_effects_are_printed_with_enough_decimals_to_show_their_interval():
+    tiny = claims.decide("chai2023.id_loss_moves_vlr_from_ui", Estimate(0.00046, 0.00028, 0.00071))
+    text = claims.ours_text(tiny.to_dict())
+    assert text == "+0.00046 [+0.00028, +0.00071]" and tiny.verdict == "reproduced"
+    assert claims.ours_text(claims.decide("chai2023.ours_beats_arcface", Estimate(0.0, 0.0, 0.0)).to_dict()) == "+0.00 [+0.00, +0.00]"

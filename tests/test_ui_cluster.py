@@ -11,7 +11,9 @@ from PIL import Image
 from torch import nn
 
 from lrfr.data.base import FaceRecord
-from lrfr.experiments.ui_cluster import Evaluated, first_image_gallery, independent_ratio, resolution_sweep
+from lrfr.experiments.ui_cluster import (
+    Evaluated, first_image_gallery, independent_ratio, native_synthetic_ratios, resolution_sweep,
+)
 from lrfr.protocols.identification import Identification
 from lrfr.stats import Bootstrap
 
@@ -37,6 +39,9 @@ def test_independent_ratio_of_two_rank1_rates():
     estimates = native.estimates((1, 20))
     assert estimates["Rank-1"].value == pytest.approx(10.0) and estimates["Rank-20"].value == pytest.approx(100.0)
     assert estimates["mAP"].value == pytest.approx(10.0)
+    table = native_synthetic_ratios({"native LR": native, "synthetic LR": synthetic}, "ours", ranks=(1,))
+    assert table.loc["CentreFace (paper, real faces)", "Rank-1"] == f"{32.1 / 39.2:.2f}"  # Cheng Table 4
+    assert table.loc["ours (this run)", "Rank-1"].startswith("0.80 [")
 
 
 class _MeanColour(nn.Module):

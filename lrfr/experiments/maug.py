@@ -454,7 +454,7 @@ def run_name(row: str) -> str:
 
 # ----------------------------------------------------------------------------- statistics and claims
 
-LR_BAND = (7, 10, 14, 20)  # the LR sizes whose mean LFW accuracy compares Fig. 3a's models below 28 px
+LR_BAND = MAUG_SIZES  # the LR sizes (7, 14, 20 px) whose mean LFW accuracy compares Fig. 3a's models below 28 px
 TEST_SETS = ("LFW", "XQLFW", "SCface", "LFW faces", "SCface test", "TinyFace")
 
 
@@ -624,17 +624,13 @@ def faces_by_size(embeddings: dict[int, np.ndarray], sizes: Sequence[int], faces
 
 
 SWEEP_ROWS = ("Baseline", "Single-7", "Single-14", "Single-28", "MAug+Ours(1)", "MAug+L1")  # Fig. 3a-c, Fig. 7
-ERROR_ROWS = ("MAug+L1", "MAug+L2", "MAug+Ours(1)", "MAug+Ours(2)")  # Fig. 6
 
 
 def evaluation_sizes(rows: dict[str, Method], owner: dict[str, str], sweep: Sequence[int]) -> dict[str, tuple[int, ...]]:
     """The LR sizes at which each model embeds the LFW faces: the whole ``sweep`` for the models of Fig. 3
-    and 7, MAug's 7 / 14 / 20 px for Fig. 6's, none for the others (they are scored on LFW, XQLFW and
-    SCface as stored)."""
-    sizes: dict[str, tuple[int, ...]] = {}
-    for row in ERROR_ROWS:
-        if row in rows:
-            sizes[owner[row]] = tuple(ERROR_SIZES)
+    and 7, MAug's 7 / 14 / 20 px for every other (Fig. 6's errors, and the run folder's HR and LR
+    embeddings of the same faces)."""
+    sizes = {owner[row]: tuple(ERROR_SIZES) for row in rows}
     for row in SWEEP_ROWS:
         if row in rows:
             sizes[owner[row]] = tuple(sorted(set(sweep) | set(ERROR_SIZES)))
