@@ -511,12 +511,14 @@ def decide_claims(results: Mapping[str, Identification], boot: Bootstrap, sr_net
 
 def with_resolution_note(result: ClaimResult) -> ClaimResult:
     """An inconclusive result with a note saying how large a difference this test resolves (half the
-    interval's width): the two sides do not differ by more than about that on this data."""
+    interval's width) and the two sides' values: the sides do not differ by more than about that here,
+    and where both are low the metric is near its floor on this data."""
     if result.verdict != "inconclusive" or result.note:
         return result
     half = (result.estimate.high - result.estimate.low) / 2
+    sides = " and ".join(f"{label} {value.value:.1f}" for label, value in result.parts.items())
     return replace(result, note=f"the 95 % interval contains 0; this test resolves differences of about "
-                                f"±{half:.1f} points, and the two sides do not differ by more here")
+                                f"±{half:.1f} points, and the two sides ({sides}) do not differ by more here")
 
 
 def native_vs_synthetic_claim(row: str, synthetic: Identification, native: Identification, resamples: int, seed: int,
