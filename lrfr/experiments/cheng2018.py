@@ -306,10 +306,9 @@ def save_super_resolved(run: RunFolder, pipeline: SRThenFR, records: Sequence[Fa
     with eval_mode(pipeline), torch.no_grad():
         for position, index in enumerate(indices):
             restored = pipeline.super_resolve(faces[position]["image"][None])[0]
-            image = restored.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
             path = run.artifact_path(f"sr_samples/{index:06d}.png")
             with atomic_write(path) as temporary:
-                Image.fromarray(image).save(temporary, format="PNG")
+                Image.fromarray(_uint8(restored)).save(temporary, format="PNG")
             paths[index] = str(path)
     return paths
 
