@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrfr.protocols.erc import ErrorVersusReject, cross_resolution_pairs, error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.erc import ErrorVersusReject, cross_pair_counts, cross_resolution_pairs, error_versus_reject, pair_quality, sample_pairs
 from lrfr.protocols.quality import ui_center
 from lrfr.protocols.search import top_k
 from lrfr.runs import RunFolder, RunFolderError
@@ -162,7 +162,7 @@ def run_erc(
     else:
         first = np.flatnonzero(np.isin(split, PROBE_SPLITS) & (labels >= 0))
         second = np.flatnonzero((split == "gallery") & (labels >= 0))
-        genuine, impostor = _cross_counts(labels[first], labels[second])
+        genuine, impostor = cross_pair_counts(labels[first], labels[second])
         pairs, is_genuine = cross_resolution_pairs(labels[first], labels[second], min(n_genuine, genuine),
                                                    min(n_impostor, impostor), seed)
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
@@ -183,11 +183,3 @@ def _pooled_counts(labels: np.ndarray) -> tuple[int, int]:
     genuine = int((sizes * (sizes - 1) // 2).sum())
     return genuine, len(labels) * (len(labels) - 1) // 2 - genuine
 
-
-def _cross_counts(probe_labels: np.ndarray, gallery_labels: np.ndarray) -> tuple[int, int]:
-    """(genuine, impostor) (probe, gallery) pairs."""
-    probe_ids, probe_counts = np.unique(probe_labels, return_counts=True)
-    gallery_ids, gallery_counts = np.unique(gallery_labels, return_counts=True)
-    _, in_probe, in_gallery = np.intersect1d(probe_ids, gallery_ids, return_indices=True)
-    genuine = int((probe_counts[in_probe].astype(np.int64) * gallery_counts[in_gallery]).sum())
-    return genuine, len(probe_labels) * len(gallery_labels) - genuine
