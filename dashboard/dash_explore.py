@@ -8,7 +8,7 @@ The dashboard's logic apart from its widgets (tested without Streamlit):
 - :func:`neighbours`: each query's k nearest faces by cosine similarity (itself excluded);
 - :func:`center_position`: where to draw the UI center in a 2-D/3-D projection;
 - :func:`shared_histogram`: counts of all faces and of a selection over the same bins;
-- :func:`run_erc`: the ERC of Sec. 4.3 on the probe + gallery faces of a run.
+- :func:`run_erc`: the ERC of Sec. 4.3 on probe-vs-gallery pairs of a run (pooled pairs without splits).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrfr.protocols.erc import ErrorVersusReject, error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.erc import ErrorVersusReject, cross_pair_counts, cross_resolution_pairs, error_versus_reject, pair_quality, sample_pairs
 from lrfr.protocols.quality import ui_center
 from lrfr.protocols.search import top_k
 from lrfr.runs import RunFolder, RunFolderError
@@ -148,24 +148,38 @@ def run_erc(
     n_impostor: int = 50000,
     seed: int = 0,
 ) -> dict[str, ErrorVersusReject]:
-    """ERC per named per-face quality on pairs of the labelled probe + gallery faces (all labelled faces without a split).
+    """ERC per named per-face quality (the lower quality of a pair's two faces), capped at the pairs available.
 
-    Pairs: :func:`sample_pairs` (capped at the pairs available); scores: cosine similarity.
+    With splits, pairs compare a labelled probe with a labelled gallery face
+    (:func:`~lrfr.protocols.erc.cross_resolution_pairs`, as the papers' ERC does): pooling probes of every
+    size would fill the impostors with low-resolution pairs that set the FMR threshold. Without splits,
+    :func:`~lrfr.protocols.erc.sample_pairs` over all labelled faces. Scores: cosine similarity.
     """
-    faces = np.flatnonzero(labels >= 0) if split is None else np.flatnonzero(np.isin(split, PROBE_SPLITS + ("gallery",)) & (labels >= 0))
-    available_genuine, available_impostor = _pair_counts(labels[faces])
-    pairs, is_genuine = sample_pairs(labels[faces], min(n_genuine, available_genuine), min(n_impostor, available_impostor), seed)
-    unit = embeddings[faces] / np.linalg.norm(embeddings[faces], axis=1, keepdims=True)
-    scores = np.concatenate([np.einsum("ij,ij->i", unit[part[:, 0]], unit[part[:, 1]])  # blocks: no (pairs, D) copies
-                             for part in np.array_split(pairs, max(1, len(pairs) // 4096))])
+    if split is None:
+        first = second = np.flatnonzero(labels >= 0)
+        genuine, impostor = _pooled_counts(labels[first])
+        pairs, is_genuine = sample_pairs(labels[first], min(n_genuine, genuine), min(n_impostor, impostor), seed)
+    else:
+        first = np.flatnonzero(np.isin(split, PROBE_SPLITS) & (labels >= 0))
+        second = np.flatnonzero((split == "gallery") & (labels >= 0))
+        genuine, impostor = cross_pair_counts(labels[first], labels[second])
+        pairs, is_genuine = cross_resolution_pairs(labels[first], labels[second], min(n_genuine, genuine),
+                                                   min(n_impostor, impostor), seed)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    faces = np.stack([first[pairs[:, 0]], second[pairs[:, 1]]], 1)  # indices into the run's faces
+    left, right = faces[:, 0], faces[:, 1]
+    scores = np.concatenate([np.einsum("ij,ij->i", unit[a], unit[b])  # blocks: no (pairs, D) copies
+                             for a, b in zip(np.array_split(left, max(1, len(pairs) // 4096)),
+                                             np.array_split(right, max(1, len(pairs) // 4096)))])
     return {
-        name: error_versus_reject(scores, is_genuine, pair_quality(np.asarray(quality)[faces], pairs), fmrs=(fmr,))
+        name: error_versus_reject(scores, is_genuine, pair_quality(quality, faces), fmrs=(fmr,), seed=seed)
         for name, quality in qualities.items()
     }
 
 
-def _pair_counts(labels: np.ndarray) -> tuple[int, int]:
+def _pooled_counts(labels: np.ndarray) -> tuple[int, int]:
     """(genuine, impostor) unordered pairs among labelled faces."""
     sizes = np.unique(labels, return_counts=True)[1].astype(np.int64)
     genuine = int((sizes * (sizes - 1) // 2).sum())
     return genuine, len(labels) * (len(labels) - 1) // 2 - genuine
+

@@ -230,6 +230,7 @@ def test_claims_are_paired_rank1_differences_between_the_papers_rows():
     assert decided["cheng2018.sr_then_fr_srcnn"].verdict == "reproduced"  # -50 everywhere, the paper says "less"
     vdsr = decided["cheng2018.sr_then_fr_vdsr"]  # identical rows: exactly 0, a zero-width interval
     assert (vdsr.estimate.value, vdsr.estimate.low, vdsr.estimate.high) == (0.0, 0.0, 0.0) and vdsr.verdict == "inconclusive"
+    assert "±0.0 points" in vdsr.note and "(CentreFace + VDSR 50.0 and CentreFace 50.0)" in vdsr.note and csri.note == ""
     assert decided["cheng2018.complement_sr"].estimate.value == pytest.approx(25.0)
     effects = paired_effects(results, boot, {"without CSR": JOINT, "with CSR": CSRI}, "without CSR")
     assert set(effects) == {("with CSR", "TinyFace", m) for m in ("Rank-1", "Rank-20", "Rank-50", "mAP")}

@@ -114,6 +114,19 @@ def test_histogram_center_position_and_erc():
     assert curves["q"].fnmr.shape == (19, 1) and curves["q"].fmrs == (1e-3,)
 
 
+def test_erc_with_splits_pairs_probes_with_the_gallery_only():
+    """Probes that collapse together (cosine 0.64 to each other, 0.6 to their own gallery face, 0 to
+    others) make pooled impostor pairs outscore every genuine pair; probe-vs-gallery pairs do not."""
+    ids = np.arange(10)
+    gallery = np.eye(20)[ids]
+    probes = 0.6 * gallery + 0.8 * np.eye(20)[19]
+    embeddings, labels = np.concatenate([probes, gallery]), np.concatenate([ids, ids])
+    split = np.array(["probe"] * 10 + ["gallery"] * 10)
+    quality = {"q": np.zeros(20)}
+    assert run_erc(embeddings, labels, split, quality)["q"].fnmr[0, 0] == 0.0
+    assert run_erc(embeddings, labels, None, quality)["q"].fnmr[0, 0] == 1.0
+
+
 def test_ui_center_from_file_from_ui_faces_or_none(tmp_path):
     run = make_bare_run(tmp_path)
     stored = run.load_embeddings("test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.protocols.erc import cross_resolution_pairs, erc_area, error_versus_reject, pair_quality, sample_pairs
+from lrfr.protocols.erc import cross_pair_counts, cross_resolution_pairs, erc_area, error_versus_reject, pair_quality, sample_pairs
 from lrfr.protocols.verification import tpr_at_far
 
 # pairs:    g0    g1    g2    g3    i0    i1    i2    i3
@@ -78,6 +78,7 @@ def test_cross_resolution_pairs_join_each_probe_to_gallery_images_and_mix_the_cl
     np.testing.assert_array_equal(pairs, again)
     with pytest.raises(ValueError, match="n_impostor 21 .* \\[0, 20\\]"):
         cross_resolution_pairs(probe_labels, gallery_labels, 5, 21, seed=0)
+    assert cross_pair_counts(probe_labels, gallery_labels) == (5, 20)
 
 
 def test_undefined_levels_are_nan():

@@ -88,7 +88,7 @@ def tinyface_phase(args: argparse.Namespace) -> dict[str, Any]:
     from lrfr.data.base import FaceDataset
     from lrfr.data.loaders import load_tinyface_test, load_unlabelled
     from lrfr.experiments.chai2023 import (
-        erc_curves, explore_set, quality_scores, save_explore_set, ser_fiq_quality, tinyface_rank1,
+        erc_curves, explore_set, probe_gallery_pairs, quality_scores, save_explore_set, ser_fiq_quality, tinyface_rank1,
     )
     from lrfr.runs import RunFolder
 
@@ -108,10 +108,11 @@ def tinyface_phase(args: argparse.Namespace) -> dict[str, Any]:
     qualities = quality_scores(data, labelled)
     faces = FaceDataset([r for r, keep in zip(data.records, labelled) if keep], args.input_size)
     qualities["SER-FIQ"] = ser_fiq_quality(objective, faces, passes=args.ser_fiq_passes, num_workers=args.workers)
-    counts = np.unique(data.labels[labelled], return_counts=True)[1]
-    genuine = int((counts * (counts - 1) // 2).sum())
-    impostor = int((counts.sum() ** 2 - (counts**2).sum()) // 2)
-    erc_curves(data, qualities, labelled, n_genuine=min(2000, genuine), n_impostor=min(20_000, impostor))
+    per_face = {name: np.full(len(data.labels), np.nan) for name in qualities}
+    for name, values in qualities.items():
+        per_face[name][labelled] = values
+    pairs = probe_gallery_pairs(data, 2000, 20_000, seed=0)
+    erc_curves(data, per_face, pairs)
     with tempfile.TemporaryDirectory() as results:
         save_explore_set(RunFolder.create(results, "scale", {}, seed=0), data, source="lrfr bench scale")
     seconds["scoring"] = time.perf_counter() - mark

@@ -30,7 +30,7 @@ from lrfr.models.embedder import Embedder, InputSpec
 from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.embeddings import extract_embeddings, image_batches
 from lrfr.protocols.identification import Identification, identify
-from lrfr.protocols.erc import REJECT_FRACTIONS, cross_resolution_pairs, error_versus_reject
+from lrfr.protocols.erc import REJECT_FRACTIONS, cross_pair_counts, cross_resolution_pairs, error_versus_reject
 from lrfr.protocols.open_set import identity_templates
 from lrfr.protocols.quality import certainty_ratio, ers_quality, ser_fiq, ui_center
 from lrfr.protocols.verification import pair_scores
@@ -281,10 +281,11 @@ class ProbeGalleryPairs:
 
 def probe_gallery_pairs(data: ExploreSet, n_genuine: int, n_impostor: int, seed: int = 0) -> ProbeGalleryPairs:
     """Probe-vs-gallery pairs of ``data`` (:func:`lrfr.protocols.erc.cross_resolution_pairs`): the papers'
-    ERC compares probes with their gallery; ``n_genuine`` is capped at the genuine pairs available."""
+    ERC compares probes with their gallery; both counts are capped at the pairs available."""
     probe_labels, gallery_labels = data.labels[data.part("probe")], data.labels[data.part("gallery")]
-    available = sum(int((probe_labels == label).sum() * (gallery_labels == label).sum()) for label in np.unique(probe_labels))
-    pairs, is_genuine = cross_resolution_pairs(probe_labels, gallery_labels, min(n_genuine, available), n_impostor, seed)
+    genuine, impostor = cross_pair_counts(probe_labels, gallery_labels)
+    pairs, is_genuine = cross_resolution_pairs(probe_labels, gallery_labels, min(n_genuine, genuine),
+                                               min(n_impostor, impostor), seed)
     return ProbeGalleryPairs(pairs, is_genuine, probe_labels[pairs[:, 0]])
 
 
@@ -349,7 +350,8 @@ def erc_area_statistic(
         fnmr = []
         for fraction in fractions:
             kept = before >= np.floor(fraction * w.sum(1) + 1e-9)[:, None]
-            fnmr.append((missed_w * kept).sum(1) / (genuine_w * kept).sum(1))
+            with np.errstate(invalid="ignore", divide="ignore"):  # no genuine pair kept: NaN, dropped by the interval
+                fnmr.append((missed_w * kept).sum(1) / (genuine_w * kept).sum(1))
         fnmr = np.stack(fnmr, 1)
         return 100 * np.sum(np.diff(fractions) * (fnmr[:, 1:] + fnmr[:, :-1]) / 2, axis=1) / span
 

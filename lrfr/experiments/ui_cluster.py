@@ -215,7 +215,7 @@ CHENG_TABLE4_SETS = {"native LR": "TinyFace", "synthetic LR": "SynLR-MF2"}  # ou
 
 def native_synthetic_ratios(results: dict[str, Evaluated], row: str, ranks: Sequence[int] = (1, 20, 50)) -> "pd.DataFrame":
     """The native / synthetic ratio of every Cheng et al. 2018 Table 4 column: the paper's (CentreFace,
-    VggFace: printed cells divided; labelled) beside this run's ``row`` (independent bootstrap of the two
+    VggFace: printed cells divided; labelled) beside this run (row ``row``; independent bootstrap of the two
     test sets, 95 % interval). No difference column: the data differ."""
     import pandas as pd
 
@@ -226,7 +226,7 @@ def native_synthetic_ratios(results: dict[str, Evaluated], row: str, ranks: Sequ
     lines = [{"model": f"{model} (paper, real faces)",
               **{m: f"{paper[(model, 'TinyFace', m)] / paper[(model, 'SynLR-MF2', m)]:.2f}" for m in statistics["native LR"]}}
              for model in ("CentreFace", "VggFace")]
-    lines.append({"model": f"{row} (this run)",
+    lines.append({"model": row,
                   **{m: independent_ratio(native, statistics["native LR"][m], synthetic, statistics["synthetic LR"][m]).format(2)
                      for m in statistics["native LR"]}})
     return pd.DataFrame(lines).set_index("model")

@@ -3,6 +3,7 @@
 from lrfr.protocols.embeddings import ExtractedEmbeddings, extract_embeddings
 from lrfr.protocols.erc import (
     ErrorVersusReject,
+    cross_pair_counts,
     cross_resolution_pairs,
     erc_area,
     error_versus_reject,
@@ -27,6 +28,7 @@ from lrfr.protocols.verification import (
 
 __all__ = [
     "ErrorVersusReject",
+    "cross_pair_counts",
     "cross_resolution_pairs",
     "ExtractedEmbeddings",
     "IdentificationResult",

@@ -105,6 +105,17 @@ def cross_resolution_pairs(
     return pairs[order], (np.arange(len(pairs)) < n_genuine)[order]
 
 
+def cross_pair_counts(probe_labels: np.ndarray | Sequence[int], gallery_labels: np.ndarray | Sequence[int]) -> tuple[int, int]:
+    """(genuine, impostor): how many (probe, gallery) pairs :func:`cross_resolution_pairs` can draw from
+    (images with a negative label left out)."""
+    probe_labels, gallery_labels = (_label_vector(probe_labels, "probe_labels"), _label_vector(gallery_labels, "gallery_labels"))
+    probe_ids, probe_counts = np.unique(probe_labels[probe_labels >= 0], return_counts=True)
+    gallery_ids, gallery_counts = np.unique(gallery_labels[gallery_labels >= 0], return_counts=True)
+    _, in_probe, in_gallery = np.intersect1d(probe_ids, gallery_ids, return_indices=True)
+    genuine = int((probe_counts[in_probe].astype(np.int64) * gallery_counts[in_gallery]).sum())
+    return genuine, int(probe_counts.sum()) * int(gallery_counts.sum()) - genuine
+
+
 def _check_counts(n_genuine: int, genuine: int, n_impostor: int, impostor: int) -> None:
     for name, wanted, available in (("n_genuine", n_genuine, genuine), ("n_impostor", n_impostor, impostor)):
         if not isinstance(wanted, (int, np.integer)) or not 0 <= wanted <= available:

@@ -44,12 +44,17 @@ def psnr(restored: Tensor, target: Tensor, y_channel: bool = False) -> Tensor:
     return (10 * torch.log10(1.0 / mse)).float()
 
 
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
-    """(size, size) float64 normalised Gaussian."""
+def gaussian_line(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
+    """(size,) float64 normalised 1-D Gaussian."""
     axis = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     line = torch.exp(-axis.square() / (2 * sigma**2))
-    window = line[:, None] * line[None, :]
-    return window / window.sum()
+    return line / line.sum()
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
+    """(size, size) float64 normalised Gaussian: the outer product of :func:`gaussian_line` with itself."""
+    line = gaussian_line(size, sigma)
+    return line[:, None] * line[None, :]
 
 
 def ssim(restored: Tensor, target: Tensor, y_channel: bool = False) -> Tensor:
@@ -57,11 +62,13 @@ def ssim(restored: Tensor, target: Tensor, y_channel: bool = False) -> Tensor:
     a, b = _pair(restored, target, y_channel)
     if min(a.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW} px a side, got {tuple(a.shape[-2:])}")
-    channels = a.shape[1]
-    window = gaussian_window().to(a.device).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW)
+    line = gaussian_line().to(a.device)
 
     def local(x: Tensor) -> Tensor:
-        return F.conv2d(x, window, groups=channels)
+        """The Gaussian-weighted local mean, as two 1-D passes (the window is separable; ~5x faster)."""
+        planes = x.reshape(-1, 1, *x.shape[-2:])
+        planes = F.conv2d(F.conv2d(planes, line.view(1, 1, -1, 1)), line.view(1, 1, 1, -1))
+        return planes.reshape(*x.shape[:2], *planes.shape[-2:])
 
     mu_a, mu_b = local(a), local(b)
     var_a = local(a * a) - mu_a.square()
