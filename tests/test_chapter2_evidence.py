@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrfr.experiments.chai2023 import ExploreSet, erc_area_statistic, probe_gallery_pairs, tinyface_identification
+from lrfr.experiments.chai2023 import ExploreSet, erc_area_statistic, per_row, probe_gallery_pairs, tinyface_identification
 from lrfr.protocols.erc import REJECT_FRACTIONS, erc_area, error_versus_reject
 from lrfr.stats import Bootstrap
 
@@ -76,3 +76,8 @@ def test_table4_rows_run_as_the_issue_fixes_them(tmp_path):
     assert terms["ri"]["id_source"] == "embedding" and (terms["ri"]["alpha"], terms["ri"]["gamma"]) == (0.0, 0.0)
     ours = {t.name: t.kwargs for t in finetune_config("Ours", methods["Ours"], setting).model.terms}
     assert "id_source" not in ours["ri"]  # Ours keeps the paper's learned-RI path
+
+
+def test_per_row_spreads_the_masked_faces_qualities_over_every_row():
+    spread = per_row({"q": np.array([0.5, 2.0])}, np.array([False, True, False, True]))
+    np.testing.assert_array_equal(spread["q"], [np.nan, 0.5, np.nan, 2.0])

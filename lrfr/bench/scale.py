@@ -83,12 +83,10 @@ def embed_phase(args: argparse.Namespace) -> dict[str, Any]:
 
 def tinyface_phase(args: argparse.Namespace) -> dict[str, Any]:
     """Chapter 2's evaluation of one RI model on the TinyFace-size test set."""
-    import numpy as np
-
     from lrfr.data.base import FaceDataset
     from lrfr.data.loaders import load_tinyface_test, load_unlabelled
     from lrfr.experiments.chai2023 import (
-        erc_curves, explore_set, probe_gallery_pairs, quality_scores, save_explore_set, ser_fiq_quality, tinyface_rank1,
+        erc_curves, explore_set, per_row, probe_gallery_pairs, quality_scores, save_explore_set, ser_fiq_quality, tinyface_rank1,
     )
     from lrfr.runs import RunFolder
 
@@ -108,11 +106,7 @@ def tinyface_phase(args: argparse.Namespace) -> dict[str, Any]:
     qualities = quality_scores(data, labelled)
     faces = FaceDataset([r for r, keep in zip(data.records, labelled) if keep], args.input_size)
     qualities["SER-FIQ"] = ser_fiq_quality(objective, faces, passes=args.ser_fiq_passes, num_workers=args.workers)
-    per_face = {name: np.full(len(data.labels), np.nan) for name in qualities}
-    for name, values in qualities.items():
-        per_face[name][labelled] = values
-    pairs = probe_gallery_pairs(data, 2000, 20_000, seed=0)
-    erc_curves(data, per_face, pairs)
+    erc_curves(data, per_row(qualities, labelled), probe_gallery_pairs(data, 2000, 20_000, seed=0))
     with tempfile.TemporaryDirectory() as results:
         save_explore_set(RunFolder.create(results, "scale", {}, seed=0), data, source="lrfr bench scale")
     seconds["scoring"] = time.perf_counter() - mark

@@ -252,6 +252,16 @@ def ser_fiq_quality(
         dropout.p = original
 
 
+def per_row(qualities: dict[str, np.ndarray], faces: np.ndarray) -> dict[str, np.ndarray]:
+    """Each quality of the faces ``faces`` (a boolean mask over the rows, as :func:`quality_scores` takes) as
+    one value per row, NaN on the other rows: the form :func:`erc_curves` reads."""
+    spread = {}
+    for name, values in qualities.items():
+        spread[name] = np.full(len(faces), np.nan)
+        spread[name][faces] = values
+    return spread
+
+
 def quality_scores(data: ExploreSet, faces: np.ndarray) -> dict[str, np.ndarray]:
     """Quality of the faces ``faces`` (mask) by every embedding-based score (higher = better):
     learned RI (RI models), ERS = distance to the UI center, MagFace's embedding norm, and the
