@@ -11,6 +11,7 @@ import torch
 from scipy.spatial.distance import correlation as scipy_correlation
 
 from lrfr.data import gallery_degradations as gd
+from lrfr.experiments import grm2023 as g5
 from lrfr.protocols import fusion
 from lrfr.protocols.hypotheses import blur, paper_sigmas, size_batches
 
@@ -264,3 +265,38 @@ def test_sixteen_blur_levels_from_0_to_1_and_sigma_0_is_the_identity():
 def test_size_batches_group_equal_sizes():
     sizes = [(8, 8), (9, 9), (8, 8), (8, 8), (9, 9)]
     assert size_batches(sizes, 2) == [[0, 2], [3], [1, 4]]
+
+
+# ----------------------------------------------------------------------------- the chapter's rows
+
+
+def _bank() -> "g5.Bank":
+    """Two subjects, one probe each, one scale (x2) with two blur hypotheses and gallery hypotheses
+    (undegraded, one degraded), built so that each row's decision is known by hand."""
+    e = np.eye(4, dtype=np.float32)
+    gallery = np.stack([e[0], e[1]])  # mugshots resized to the input
+    # probe 0 (subject 0): unblurred SR hypothesis looks like subject 1, the blurred one like subject 0
+    # probe 1 (subject 1): both hypotheses look like subject 0 against the plain mugshots ...
+    probes = np.stack([[e[1] + 0.1 * e[0], e[0]], [e[0] + 0.1 * e[1], e[0] + 0.2 * e[1]]])
+    # ... but its degraded hypothesis of mugshot 1 matches it (e[0] + 0.2 e[1] direction)
+    degraded = np.stack([[e[0], e[2]], [e[1], e[0] + 0.25 * e[1]]])
+    return g5.Bank(baseline=np.stack([e[1], e[1]]), gallery=gallery, probes={2: probes}, degraded={(2, (8, 8)): degraded},
+                   keys=[(8, 8), (8, 8)], probe_labels=np.array([0, 1]), gallery_labels=np.array([0, 1]))
+
+
+def test_table2_rows_are_the_paper_blocks_on_the_same_templates():
+    hits = g5.table2_hits(_bank(), [2])
+    assert hits[g5.BASELINE].tolist() == [0, 1]  # both baseline probes look like subject 1
+    assert hits["+Single Hypothesis SR 2x"].tolist() == [0, 0]  # sigma-0 hypotheses only
+    assert hits["+Multi Hypothesis SR 2x"].tolist() == [1, 0]  # S_max over the blur levels rescues probe 0
+    assert hits["+Resolution Matching 2x"].tolist() == [1, 0]  # the undegraded RM'd hypothesis only
+    assert hits["+Gallery Degradations 2x"].tolist() == [1, 1]  # the degraded mugshot-1 hypothesis rescues probe 1
+
+
+def test_sample_chains_and_rm_keys():
+    picked = g5.sample_chains(5, seed=3)
+    assert picked[0] == () and len(picked) == 6 and len(set(picked)) == 6
+    assert picked == g5.sample_chains(5, seed=3) and picked != g5.sample_chains(5, seed=4)
+    assert len(g5.sample_chains(None)) == 1464
+    assert g5.rm_key((13, 13), [14, 16, 18]) == (14, 14) and g5.rm_key((15, 15), [14, 16, 18]) == (14, 14)
+    assert g5.rm_key((11, 12), None) == (11, 12)
