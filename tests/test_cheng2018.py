@@ -277,3 +277,27 @@ def test_imprinted_stages_start_from_their_sources_and_the_later_runs_follow_the
     plain = chapter_configs(SETTING, ChapterPlan(sr_networks={"vdsr": SMALL_SR}), tmp_path)
     assert plain["csri-2"].start is None and plain["csri-2"].config.model.pretrained == run_path(plain["csri-1"], tmp_path)
     assert not list(tmp_path.iterdir())  # planning writes nothing
+
+
+def test_smaller_test_keeps_whole_identities_and_a_sample_of_distractors():
+    from pathlib import Path
+
+    from lrfr.data.base import FaceRecord
+    from lrfr.data.loaders import TinyFaceTest
+    from lrfr.experiments.cheng2018 import smaller_test
+
+    face = lambda label, split, i: FaceRecord(Path(f"{split}/{label}_{i}.jpg"), label, str(label), split)  # noqa: E731
+    test = TinyFaceTest(tuple(face(label, "probe", i) for label in range(10) for i in range(2)),
+                        tuple(face(label, "gallery", i) for label in range(10) for i in range(3)),
+                        tuple(face(-1, "distractor", i) for i in range(20)))
+    small = smaller_test(test, 4, 5, seed=1)
+    kept = {r.label for r in small.probe}
+    assert len(kept) == 4 and {r.label for r in small.gallery} == kept
+    assert (len(small.probe), len(small.gallery), len(small.distractors)) == (8, 12, 5)
+    paths = [r.path for r in small.distractors]
+    assert len(set(paths)) == 5 and set(paths) <= {r.path for r in test.distractors}
+    assert smaller_test(test, 4, 5, seed=1) == small and smaller_test(test, None, None) == test
+    with pytest.raises(ValueError, match="test_identities 11"):
+        smaller_test(test, 11, None)
+    with pytest.raises(ValueError, match="test_distractors 21"):
+        smaller_test(test, None, 21)
