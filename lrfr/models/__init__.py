@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrfr.models import (  # noqa: F401  (registers the backbones)
-    adaface_ir, deepid2, dlib_resnet, iresnet, mobilefacenet, quick, resnet, vgg,
+    adaface_ir, deepid2, dlib_resnet, iresnet, mobilefacenet, quick, resnet, tail, vgg,
 )
 from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
 from lrfr.models.perceptibility import AttentionOutput, PerceptibilityAttention, PerceptibilityRegression
