@@ -11,6 +11,12 @@ from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
 from lrfr.models.perceptibility import AttentionOutput, PerceptibilityAttention, PerceptibilityRegression
 
 
+def image_backbones() -> list[str]:
+    """The registered backbones that read images: all but ``"tail"`` (:mod:`lrfr.models.tail`, which reads
+    the feature maps of a frozen backbone prefix)."""
+    return [name for name in BACKBONES.names() if name != "tail"]
+
+
 def build_backbone(name: str, **kwargs: Any) -> Backbone:
     """The backbone registered as ``name`` (see ``BACKBONES.names()``), with keyword overrides."""
     return BACKBONES.build(name, **kwargs)
@@ -18,5 +24,5 @@ def build_backbone(name: str, **kwargs: Any) -> Backbone:
 
 __all__ = [
     "BACKBONES", "AttentionOutput", "Backbone", "BackboneOutput", "PerceptibilityAttention",
-    "PerceptibilityRegression", "build_backbone",
+    "PerceptibilityRegression", "build_backbone", "image_backbones",
 ]
