@@ -113,5 +113,5 @@ def test_chapter_5_shows_grm_et_al_tables_and_leaves_hypothesis_templates(book):
     assert {c["id"] for c in decided.claims} == set(CLAIMS)
     run = RunFolder.open(next((book / "results").glob("grm-mitm-*/claims.json")).parent)
     probes, gallery = run.load_embeddings("probe_hypotheses"), run.load_embeddings("gallery_hypotheses")
-    assert {"scale", "sigma", "hypothesis_path"} <= set(probes.metadata) and {"chain", "rm_height"} <= set(gallery.metadata)
-    assert any(probes.metadata["hypothesis_path"]) and any(gallery.metadata["hypothesis_path"])
+    assert {"scale", "sigma", "sr_path"} <= set(probes.metadata) and {"chain", "rm_height"} <= set(gallery.metadata)
+    assert any(probes.metadata["sr_path"]) and any(gallery.metadata["hypothesis_path"])

@@ -33,13 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from lrfr.claims import ClaimResult, evaluate
 from lrfr.data.gallery_degradations import DEGRADATIONS, chains
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.degrade import resize
 from lrfr.data.loaders import SCFaceSet
 from lrfr.io import atomic_write
 from lrfr.models.embedder import Embedder
 from lrfr.models.modes import eval_mode
+from lrfr.protocols.fidelity import psnr
 from lrfr.protocols.fusion import Fusion, first_ranks, fused_scores
 from lrfr.protocols.hypotheses import GalleryHypotheses, ProbeHypotheses, gallery_templates, probe_templates
 from lrfr.runs import RunFolder
@@ -122,6 +126,21 @@ def edsr_config(scale: int, data_root: str | Path, setting: SRTraining, seed: in
         data={"sr": DataSpec("lr_pairs", {**hr, "lr_sizes": [setting.lr_size], "upsample": False,
                                           "keep_in_memory": setting.keep_in_memory})},
     )
+
+
+def sr_fidelity(sr: torch.nn.Module, records: Sequence[FaceRecord], lr_size: int, scale: int,
+                batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-face PSNR (dB) against the HR face at ``lr_size * scale`` px of the EDSR output and of bicubic
+    interpolation, both from the face bicubic-down-sampled to ``lr_size`` px (faces the SR never saw)."""
+    faces = DataLoader(FaceDataset(list(records), lr_size * scale), batch_size=batch_size)
+    ours, bicubic = [], []
+    with eval_mode(sr), torch.inference_mode():
+        for batch in faces:
+            hr = batch["image"]
+            lr = resize(hr, lr_size)
+            ours.append(psnr(sr(lr).clamp(-1, 1), hr).numpy())
+            bicubic.append(psnr(resize(lr, hr.shape[-2:]), hr).numpy())
+    return np.concatenate(ours), np.concatenate(bicubic)
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -303,19 +322,19 @@ def save_bank(run: RunFolder, bank: Bank, probes: ProbeHypotheses, gallery: Gall
     """The dashboard's view of one model's templates.
 
     ``probe_hypotheses``: one row per probe x scale x blur level (path, probe index, scale, sigma, and for the
-    probes in ``sample`` the SR hypothesis image, ``hypothesis_path``); ``gallery_hypotheses``: one row per
+    probes in ``sample`` the SR hypothesis image, ``sr_path``, which the dashboard shows beside the LR face); ``gallery_hypotheses``: one row per
     mugshot x scale x RM key x chain (chain names, RM height; for the mugshots of the sampled probes'
     identities, at the first sampled probe's RM key, the images of the first ``shown_chains`` hypotheses).
     """
     chosen = set(sample)
-    rows: dict[str, list[Any]] = {"path": [], "probe": [], "scale": [], "sigma": [], "hypothesis_path": []}
+    rows: dict[str, list[Any]] = {"path": [], "probe": [], "scale": [], "sigma": [], "sr_path": []}
     vectors, labels = [], []
     for k, templates in bank.probes.items():
         for p, record in enumerate(probes.records):
             for h, sigma in enumerate(probes.sigmas):
                 item = p * len(probes.sigmas) + h
                 path = save_image(run, f"hypotheses/probe_{p:05d}_x{k}_s{h:02d}.png", super_resolved(sr[k], probes, item)) if p in chosen else ""
-                for column, value in (("path", str(record.path)), ("probe", p), ("scale", k), ("sigma", sigma), ("hypothesis_path", path)):
+                for column, value in (("path", str(record.path)), ("probe", p), ("scale", k), ("sigma", sigma), ("sr_path", path)):
                     rows[column].append(value)
                 vectors.append(templates[p, h])
                 labels.append(record.label)
