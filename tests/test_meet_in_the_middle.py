@@ -300,3 +300,15 @@ def test_sample_chains_and_rm_keys():
     assert len(g5.sample_chains(None)) == 1464
     assert g5.rm_key((13, 13), [14, 16, 18]) == (14, 14) and g5.rm_key((15, 15), [14, 16, 18]) == (14, 14)
     assert g5.rm_key((11, 12), None) == (11, 12)
+
+
+def test_edsr_with_bicubic_skip_starts_as_bicubic_interpolation():
+    from lrfr.data.degrade import resize
+    from lrfr.models.sr import EDSR
+
+    images = torch.rand(2, 3, 10, 12) * 2 - 1
+    for scale in (2, 8):
+        untrained = EDSR(scale=scale, blocks=1, channels=8, bicubic_skip=True)
+        assert torch.equal(untrained(images), resize(images, (10 * scale, 12 * scale)))
+    plain = EDSR(scale=2, blocks=1, channels=8)
+    assert plain(images).shape == (2, 3, 20, 24) and not torch.allclose(plain(images), resize(images, (20, 24)), atol=1e-3)

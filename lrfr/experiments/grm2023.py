@@ -96,6 +96,7 @@ class SRTraining:
 
     blocks: int = 16  # EDSR baseline (Lim et al. Sec. 3.2)
     channels: int = 64
+    bicubic_skip: bool = False  # EDSR predicts a residual over bicubic interpolation (lrfr.models.sr.edsr)
     lr_size: int = 16
     images_per_identity: int = 12
     epochs: int = 10
@@ -119,7 +120,8 @@ def edsr_config(scale: int, data_root: str | Path, setting: SRTraining, seed: in
             schedule=ScheduleConfig(name="multistep", milestones=[max(1, round(2 * setting.epochs / 3))], gamma=0.5),
         ),
         model=ModelSpec(
-            backbone=None, sr="edsr", sr_kwargs={"scale": scale, "blocks": setting.blocks, "channels": setting.channels},
+            backbone=None, sr="edsr", sr_kwargs={"scale": scale, "blocks": setting.blocks, "channels": setting.channels,
+                                                    "bicubic_skip": setting.bicubic_skip},
             heads={}, terms=[TermSpec(name="pixel", kind="pixel", kwargs={"lr": "sr.lr", "hr": "sr.hr", "loss": "l1"})],
             pretrained_modules=[],
         ),
