@@ -321,44 +321,41 @@ def save_image(run: RunFolder, relative: str, image: torch.Tensor) -> str:
 
 def save_bank(run: RunFolder, bank: Bank, probes: ProbeHypotheses, gallery: GalleryHypotheses,
               sr: Mapping[int, torch.nn.Module], sample: Sequence[int], shown_chains: int = 16) -> None:
-    """The dashboard's view of one model's templates.
+    """The dashboard's view of one model's templates: the embedding set ``hypotheses``.
 
-    ``probe_hypotheses``: one row per probe x scale x blur level (path, probe index, scale, sigma, and for the
-    probes in ``sample`` the SR hypothesis image, ``sr_path``, which the dashboard shows beside the LR face); ``gallery_hypotheses``: one row per
-    mugshot x scale x RM key x chain (chain names, RM height; for the mugshots of the sampled probes'
-    identities, at the first sampled probe's RM key, the images of the first ``shown_chains`` hypotheses).
+    Rows of split "probe": every probe x scale x blur level (``sigma``); rows of split "gallery": every mugshot
+    x scale x RM size (``native_height`` is the RM height) x one of its first ``shown_chains`` hypotheses
+    (``chain``). ``path`` is the original face; ``hypothesis_path`` the hypothesis image, written for the
+    probes in ``sample`` and for their subjects' mugshots (at the first sampled probe's RM size); ``sr_path``
+    (the dashboard's SR column) repeats it on probe rows.
     """
-    chosen = set(sample)
-    rows: dict[str, list[Any]] = {"path": [], "probe": [], "scale": [], "sigma": [], "sr_path": []}
+    chosen, columns = set(sample), ("split", "path", "scale", "sigma", "chain", "native_height", "hypothesis_path", "sr_path")
+    rows: dict[str, list[Any]] = {column: [] for column in columns}
     vectors, labels = [], []
+
+    def add(vector: np.ndarray, label: int, *values: Any) -> None:
+        for column, value in zip(columns, values):
+            rows[column].append(value)
+        vectors.append(vector)
+        labels.append(label)
+
     for k, templates in bank.probes.items():
         for p, record in enumerate(probes.records):
             for h, sigma in enumerate(probes.sigmas):
                 item = p * len(probes.sigmas) + h
                 path = save_image(run, f"hypotheses/probe_{p:05d}_x{k}_s{h:02d}.png", super_resolved(sr[k], probes, item)) if p in chosen else ""
-                for column, value in (("path", str(record.path)), ("probe", p), ("scale", k), ("sigma", sigma), ("sr_path", path)):
-                    rows[column].append(value)
-                vectors.append(templates[p, h])
-                labels.append(record.label)
-    run.save_embeddings("probe_hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
+                add(templates[p, h], record.label, "probe", str(record.path), k, float(sigma), "none", bank.keys[p][0], path, path)
     shown_labels = {probes.records[p].label for p in chosen}
     shown_key = bank.keys[min(chosen)] if chosen else None
-    rows = {"path": [], "scale": [], "rm_height": [], "chain": [], "hypothesis_path": []}
-    vectors, labels = [], []
     for (k, key), templates in bank.degraded.items():
-        target = (key[0] * k, key[1] * k)
-        view = GalleryHypotheses(gallery.records, gallery.chains, target, gallery.seed) if key == shown_key else None
+        view = GalleryHypotheses(gallery.records, gallery.chains, (key[0] * k, key[1] * k), gallery.seed) if key == shown_key else None
         for g, record in enumerate(gallery.records):
-            for c, chain in enumerate(gallery.chains):
+            for c, chain in enumerate(gallery.chains[:shown_chains]):
                 path = ""
-                if view is not None and record.label in shown_labels and c < shown_chains:
+                if view is not None and record.label in shown_labels:
                     path = save_image(run, f"hypotheses/gallery_{g:05d}_x{k}_c{c:04d}.png", view.image(g, c))
-                for column, value in (("path", str(record.path)), ("scale", k), ("rm_height", key[0]),
-                                      ("chain", " > ".join(chain) or "none"), ("hypothesis_path", path)):
-                    rows[column].append(value)
-                vectors.append(templates[g, c])
-                labels.append(record.label)
-    run.save_embeddings("gallery_hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
+                add(templates[g, c], record.label, "gallery", str(record.path), k, 0.0, " > ".join(chain) or "none", key[0], path, "")
+    run.save_embeddings("hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
 
 
 @dataclass(frozen=True)
