@@ -312,3 +312,15 @@ def test_edsr_with_bicubic_skip_starts_as_bicubic_interpolation():
         assert torch.equal(untrained(images), resize(images, (10 * scale, 12 * scale)))
     plain = EDSR(scale=2, blocks=1, channels=8)
     assert plain(images).shape == (2, 3, 20, 24) and not torch.allclose(plain(images), resize(images, (20, 24)), atol=1e-3)
+
+
+def test_rrssv_draws_subjects_and_ranks_within_them():
+    # 4 subjects, one probe each; probe i's best mugshot is i, except probe 0 whose best is mugshot 3
+    similarity = np.eye(4) * 0.9
+    similarity[0, 3] = 1.0
+    labels = np.arange(4)
+    rates = g5.rrssv(similarity, labels, labels, subjects=4, repeats=3)
+    assert rates.tolist() == [75.0] * 3  # all subjects: probe 0 wrong
+    small = g5.rrssv(similarity, labels, labels, subjects=2, repeats=50, seed=1)
+    # a draw without subject 3 (or without 0) has every probe right; with both 0 and 3 it has 1 of 2
+    assert set(small.tolist()) <= {100.0, 50.0} and {100.0, 50.0} <= set(small.tolist())

@@ -211,16 +211,16 @@ def build_bank(embedder: Embedder, data: SCFaceSet, distance: int, sr: Mapping[i
 # ------------------------------------------------------------------------------------------ identification
 
 
-def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
-               scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
-    """(P,) rank-1 hits of the probes' templates against the gallery under ``fusion``.
+def scores(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
+           scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
+    """(P, G) fused similarity of the probes' templates with every mugshot under ``fusion``.
 
     ``probe``: (P, H, D) for one scale, or scale -> (P, H, D) stacked over ``scales``; ``gallery``: "plain"
     (the mugshot resized to the input) or "matched" (the RM'd hypotheses of the same scales, the first
     ``chains_used`` of them: 1 = RM only).
     """
     stacked = probe[:, None] if isinstance(probe, np.ndarray) else np.stack([probe[k] for k in scales], axis=1)
-    scores = np.zeros((len(stacked), len(bank.gallery_labels)), dtype=np.float32)
+    out = np.zeros((len(stacked), len(bank.gallery_labels)), dtype=np.float32)
     keys = np.array([f"{h}x{w}" for h, w in bank.keys])
     for key in sorted(set(bank.keys)):
         rows = keys == f"{key[0]}x{key[1]}"
@@ -228,8 +228,30 @@ def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery
             templates = np.repeat(bank.gallery[:, None, None], len(scales), axis=1)
         else:
             templates = np.stack([bank.degraded[(k, key)][:, :chains_used] for k in scales], axis=1)
-        scores[rows] = fused_scores(stacked[rows], templates, fusion)
-    return (first_ranks(scores, bank.probe_labels, bank.gallery_labels) == 1).astype(np.float64)
+        out[rows] = fused_scores(stacked[rows], templates, fusion)
+    return out
+
+
+def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
+               scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
+    """(P,) rank-1 hits (1.0 / 0.0) of :func:`scores` (arguments as there)."""
+    found = first_ranks(scores(bank, probe, gallery, fusion, scales, chains_used), bank.probe_labels, bank.gallery_labels)
+    return (found == 1).astype(np.float64)
+
+
+def rrssv(similarity: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray, subjects: int = 80,
+          repeats: int = 10, seed: int = 0) -> np.ndarray:
+    """Table 4's protocol: rank-1 (%) on ``repeats`` random draws of ``subjects`` subjects (their probes against
+    their mugshots: Repeated Random Sub-Sampling Validation), one value per draw; the paper reports the mean."""
+    rng = np.random.default_rng([seed, 80])
+    subjects = min(subjects, len(gallery_labels))
+    rates = []
+    for _ in range(repeats):
+        chosen = rng.choice(len(gallery_labels), size=subjects, replace=False)
+        rows = np.isin(probe_labels, gallery_labels[chosen])
+        found = first_ranks(similarity[np.ix_(rows, chosen)], probe_labels[rows], gallery_labels[chosen])
+        rates.append(100 * float(np.mean(found == 1)))
+    return np.array(rates)
 
 
 def table2_hits(bank: Bank, scales: Sequence[int]) -> dict[str, np.ndarray]:
