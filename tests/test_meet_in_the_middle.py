@@ -324,3 +324,17 @@ def test_rrssv_draws_subjects_and_ranks_within_them():
     small = g5.rrssv(similarity, labels, labels, subjects=2, repeats=50, seed=1)
     # a draw without subject 3 (or without 0) has every probe right; with both 0 and 3 it has 1 of 2
     assert set(small.tolist()) <= {100.0, 50.0} and {100.0, 50.0} <= set(small.tolist())
+
+
+def test_bench_hypotheses_prints_one_line_per_stage(capsys):
+    import json
+
+    from lrfr.cli import main
+
+    main(["bench", "hypotheses", "--probes", "3", "--gallery", "2", "--hypotheses", "2", "--chains", "1",
+          "--probe-size", "8", "--scale", "2", "--input-size", "32", "--batch-size", "4"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["bench"] for line in lines] == ["hypotheses"] * 3
+    probe, gallery, fuse = lines
+    assert probe["templates"] == 3 * 2 and gallery["templates"] == 2 * 2 and fuse["score_pairs"] == 6 * 4
+    assert probe["templates_per_s"] > 0 and gallery["templates_per_s"] > 0
