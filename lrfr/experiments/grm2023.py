@@ -42,7 +42,7 @@ from lrfr.data.degrade import resize
 from lrfr.data.loaders import SCFaceSet
 from lrfr.io import atomic_write
 from lrfr.models.embedder import Embedder
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
 from lrfr.protocols.fidelity import psnr
 from lrfr.protocols.fusion import Fusion, first_ranks, fused_scores
 from lrfr.protocols.hypotheses import GalleryHypotheses, ProbeHypotheses, gallery_templates, probe_templates
@@ -140,7 +140,7 @@ def sr_fidelity(sr: torch.nn.Module, records: Sequence[FaceRecord], lr_size: int
         for batch in faces:
             hr = batch["image"]
             lr = resize(hr, lr_size)
-            ours.append(psnr(sr(lr).clamp(-1, 1), hr).numpy())
+            ours.append(psnr(sr(lr.to(module_device(sr))).clamp(-1, 1).cpu(), hr).numpy())
             bicubic.append(psnr(resize(lr, hr.shape[-2:]), hr).numpy())
     return np.concatenate(ours), np.concatenate(bicubic)
 
@@ -313,8 +313,10 @@ def uint8(image: torch.Tensor) -> np.ndarray:
 def super_resolved(sr: torch.nn.Module | None, probes: ProbeHypotheses, index: int) -> torch.Tensor:
     """Item ``index`` of ``probes`` (a blurred LR probe) super-resolved by ``sr`` (None: as is), (3, H, W)."""
     image = probes[index]["image"][None]
-    with eval_mode(*([sr] if sr is not None else [])), torch.inference_mode():
-        return (image if sr is None else sr(image))[0].clamp(-1, 1)
+    if sr is None:
+        return image[0].clamp(-1, 1)
+    with eval_mode(sr), torch.inference_mode():
+        return sr(image.to(module_device(sr)))[0].clamp(-1, 1).cpu()
 
 
 def table1_images(gallery: GalleryHypotheses, index: int = 0, seed: int = 0) -> dict[str, torch.Tensor]:
