@@ -210,6 +210,23 @@ def mean(values: np.ndarray | Sequence[float], scale: float = 1.0) -> Statistic:
     return Statistic(lambda w: (w @ values) / w.sum(1), len(values))
 
 
+def subset_mean(values: np.ndarray | Sequence[float], chosen: np.ndarray | Sequence[bool], scale: float = 1.0) -> Statistic:
+    """Weighted mean of ``values`` over the ``chosen`` items only, as a statistic over all items (e.g. the
+    rank-1 of one distance's probes, resampled with the identities of every distance); NaN in a resample
+    that draws no chosen item (dropped by the interval)."""
+    values = _finite_vector(values, "values") * scale
+    chosen = np.asarray(chosen)
+    if chosen.shape != values.shape or chosen.dtype != bool or not chosen.any():
+        raise ValueError(f"chosen has shape {chosen.shape} ({chosen.dtype}); expected {values.shape} bools, some True")
+    inside = np.where(chosen, values, 0.0)
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (w @ inside) / (w @ chosen.astype(np.float64))
+
+    return Statistic(statistic, len(values))
+
+
 def rank_hits(first_ranks: np.ndarray | Sequence[int], k: int = 1) -> np.ndarray:
     """(Q,) 1.0 where a probe's best-ranked mate is within rank ``k`` (CMC(k) is their mean)."""
     first_ranks = np.asarray(first_ranks)
@@ -243,7 +260,8 @@ def rate_at(scores: np.ndarray | Sequence[float], positive: np.ndarray | Sequenc
         allowed = np.floor(np.round(rate * cumulative[:, -1], 9))
         threshold = descending[np.argmax(cumulative > allowed[:, None], axis=1)]
         wp = w[:, positive]
-        return scale * (wp * (positive_scores[None] > threshold[:, None])).sum(1) / wp.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample without positives: NaN, dropped
+            return scale * (wp * (positive_scores[None] > threshold[:, None])).sum(1) / wp.sum(1)
 
     return Statistic(statistic, len(scores))
 

@@ -27,7 +27,9 @@ from lrfr.protocols.benchmarks import (
     evaluate_scface_splits,
     evaluate_survface,
     evaluate_tinyface,
+    scface_outcomes,
     scface_splits,
+    survface_outcomes,
 )
 from lrfr.runs import RunFolder
 
@@ -160,6 +162,36 @@ def test_survface_chance_verification(data: dict) -> None:
     result = table(evaluate_survface(constant, data["verification"], data["identification"]))
     assert result["verification", "AUC"] == 0.5
     assert result["verification", "TPR@FAR=0.3"] == 0.0
+
+
+def test_scface_outcomes_resample_subjects_not_probes(data: dict) -> None:
+    """Subject 1 of 3 always wrong, each subject with the same probes per distance: a resample's rank-1 is the
+    share of its 3 drawn subjects that are not subject 1, Binomial(3, 2/3) / 3, whose 2.5 % and 97.5 %
+    quantiles are 0 and 1 (P(0) = 1/27 > 2.5 %, P(1) = 8/27). Resampling the probes would give a narrow interval."""
+    outcomes = scface_outcomes(FakeEmbedder(odd_probe), data["scface"])
+    assert {row["setting"]: row["value"] for row in outcomes.rows()} == pytest.approx(
+        {row["setting"]: row["value"] for row in evaluate_scface(FakeEmbedder(odd_probe), data["scface"])})
+    for (benchmark, setting, metric), estimate in outcomes.estimates(resamples=2000).items():
+        assert (benchmark, metric) == ("SCface", "rank-1")
+        assert (estimate.value, estimate.low, estimate.high, estimate.units) == pytest.approx((2 / 3, 0.0, 1.0, 3))
+    perfect = scface_outcomes(FakeEmbedder(), data["scface"]).estimates(resamples=100)
+    assert all((e.value, e.low, e.high) == (1.0, 1.0, 1.0) for e in perfect.values())
+
+
+def test_survface_outcomes_give_the_rows_with_identity_intervals(data: dict) -> None:
+    """Mated probes of label 1 score -1 with their template: TPIR20 = 4/6, varying with how often identity 1 is
+    drawn (an interval of positive width around it); verification stays perfect (a zero-width interval at 1)."""
+    wrong = FakeEmbedder(lambda record: record.split == "mated_probe" and record.label % 2 == 1)
+    outcomes = survface_outcomes(wrong, data["verification"], data["identification"])
+    rows = [row for part in outcomes.values() for row in part.rows()]
+    assert table(rows) == pytest.approx(table(evaluate_survface(wrong, data["verification"], data["identification"])))
+    open_set = outcomes["open-set identification"]
+    assert sorted(open_set.units[open_set.units >= 0]) == [0, 0, 1, 1, 2, 2]
+    for key, estimate in open_set.estimates(resamples=500).items():
+        assert estimate.value == pytest.approx(4 / 6)
+        assert estimate.low < 4 / 6 < estimate.high, key
+    for key, estimate in outcomes["verification"].estimates(resamples=100).items():
+        assert (estimate.value, estimate.low, estimate.high) == (1.0, 1.0, 1.0), key
 
 
 @pytest.mark.parametrize("benchmark", ["LFW", "XQLFW"])

@@ -99,3 +99,20 @@ def test_chapter_4_shows_cheng_et_al_tables_beside_its_runs_and_decides_its_clai
     runs = {path.name.rsplit("-", 1)[0]: RunFolder.open(path) for path in find_runs(book / "results")}
     stored = runs["c4-sr-fr-vdsr"].load_embeddings("tinyface")
     assert any(stored.metadata["sr_path"]) and "chapter4" in runs["c4-csri"].metrics()
+
+
+@pytest.mark.slow
+def test_chapter_5_shows_grm_et_al_tables_and_leaves_hypothesis_templates(book):
+    from lrfr.experiments.grm2023 import CLAIMS
+
+    html = page(book, "05_meet_in_the_middle")
+    for table in (2, 3, 4):
+        assert f"Grm et al. (2023), Table {table}" in html
+    decided = read_claims(next((book / "results").glob("grm-mitm-*/claims.json")))
+    assert decided.chapter == "05_meet_in_the_middle" and decided.mode == "smoke"
+    assert {c["id"] for c in decided.claims} == set(CLAIMS)
+    run = RunFolder.open(next((book / "results").glob("grm-mitm-*/claims.json")).parent)
+    stored = run.load_embeddings("hypotheses")
+    assert {"split", "path", "scale", "sigma", "chain", "native_height", "hypothesis_path", "sr_path"} <= set(stored.metadata)
+    split, shown = stored.metadata["split"], stored.metadata["hypothesis_path"] != ""
+    assert shown[split == "probe"].any() and shown[split == "gallery"].any()

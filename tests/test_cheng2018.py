@@ -220,9 +220,12 @@ def test_claims_are_paired_rank1_differences_between_the_papers_rows():
     boot = Bootstrap(labels, resamples=200, seed=0)
     assert sr_then_fr_row("vdsr", ["vdsr"]) == "CentreFace + VDSR"
     decided = {r.claim.id: r for r in decide_claims(results, boot, ["srcnn", "vdsr"], ["vdsr"])}
-    assert set(decided) == {"cheng2018.sr_then_fr_srcnn", "cheng2018.sr_then_fr_vdsr", "cheng2018.csri_beats_centreface",
-                            "cheng2018.csri_beats_sr_then_fr", "cheng2018.joint_beats_independent",
-                            "cheng2018.joint_beats_fr_only", "cheng2018.complement_sr"}
+    names = {"cheng2018.sr_then_fr_srcnn", "cheng2018.sr_then_fr_vdsr", "cheng2018.csri_beats_centreface",
+             "cheng2018.csri_beats_sr_then_fr", "cheng2018.joint_beats_independent", "cheng2018.joint_beats_fr_only",
+             "cheng2018.complement_sr"}
+    assert set(decided) == names | {f"{name}_rank20" for name in names}  # each at rank 1 and rank 20
+    ranked = {k: r for k, r in decided.items() if k.endswith("_rank20")}
+    assert all(r.claim.metric == "Rank-20 (%)" for r in ranked.values())
     # CSRI hits every probe, CentreFace every other one: +50 points, every resample +50 (each identity 1 of 2)
     csri = decided["cheng2018.csri_beats_centreface"]
     assert (csri.estimate.value, csri.estimate.low, csri.estimate.high) == pytest.approx((50.0, 50.0, 50.0))
@@ -232,6 +235,8 @@ def test_claims_are_paired_rank1_differences_between_the_papers_rows():
     assert (vdsr.estimate.value, vdsr.estimate.low, vdsr.estimate.high) == (0.0, 0.0, 0.0) and vdsr.verdict == "inconclusive"
     assert "±0.0 points" in vdsr.note and "(CentreFace + VDSR 50.0 and CentreFace 50.0)" in vdsr.note and csri.note == ""
     assert decided["cheng2018.complement_sr"].estimate.value == pytest.approx(25.0)
+    # misses sit at rank 30, so rank 20 counts the same hits as rank 1
+    assert decided["cheng2018.complement_sr_rank20"].estimate.value == pytest.approx(25.0)
     effects = paired_effects(results, boot, {"without CSR": JOINT, "with CSR": CSRI}, "without CSR")
     assert set(effects) == {("with CSR", "TinyFace", m) for m in ("Rank-1", "Rank-20", "Rank-50", "mAP")}
     assert effects[("with CSR", "TinyFace", "Rank-1")].value == pytest.approx(25.0)
@@ -249,3 +254,26 @@ def test_native_vs_synthetic_is_an_independent_difference_of_two_test_sets():
     assert result.estimate.value == pytest.approx(75.0 - 100 / 6)
     assert result.parts["CentreFace (SynLR)"].value == pytest.approx(75.0)
     assert result.estimate.units == 5  # 2 synthetic + 3 native identities, resampled separately
+    at20 = native_vs_synthetic_claim("CentreFace", synthetic, native, resamples=200, seed=0, metric="Rank-20")
+    assert at20.claim.id == "cheng2018.native_harder_finetuned_rank20" and at20.estimate.value == pytest.approx(75.0 - 100 / 6)
+
+
+def test_imprinted_stages_start_from_their_sources_and_the_later_runs_follow_them(tmp_path):
+    from lrfr.experiments.cheng2018 import ChapterPlan, chapter_configs, run_path
+
+    plan = ChapterPlan(table3_rows=("CentreFace", "SphereFace"), sr_networks={"vdsr": SMALL_SR}, sr_finetuned=("vdsr",),
+                       csri_sr_from_vdsr=True, imprint=True)
+    stages = chapter_configs(SETTING, plan, tmp_path)
+    assert stages["fr-SphereFace"].start is None  # A-Softmax has no linear classifier to imprint
+    assert stages["sr-vdsr"].start is None and stages["sr-vdsr"].config.model.heads == {}
+    step1 = stages["csri-1"]
+    assert step1.heads == ("syn",) and step1.start.model.pretrained_sr == run_path(stages["sr-vdsr"], tmp_path)
+    assert step1.config.model.pretrained.startswith(str(tmp_path / "c4-csri-step1-start-"))
+    assert step1.config.model.pretrained_modules == ["backbone", "heads.syn", "sr"] and step1.config.model.pretrained_sr is None
+    for role in ("joint", "csri-2"):  # both start from the imprinted step-1 run, with the native head imprinted
+        assert stages[role].heads == ("nat",) and stages[role].start.model.pretrained == run_path(step1, tmp_path)
+    assert stages["csri-2"].config.model.pretrained_modules == ["backbone", "heads.nat", "heads.syn", "sr"]
+    assert stages["fr-CentreFace"].config.model.pretrained_modules == ["backbone", "heads.nat"]
+    plain = chapter_configs(SETTING, ChapterPlan(sr_networks={"vdsr": SMALL_SR}), tmp_path)
+    assert plain["csri-2"].start is None and plain["csri-2"].config.model.pretrained == run_path(plain["csri-1"], tmp_path)
+    assert not list(tmp_path.iterdir())  # planning writes nothing

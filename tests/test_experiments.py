@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,13 +13,17 @@ from scipy import stats
 
 from lrfr.data import DATASETS
 from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.loaders import TinyFaceTest
 from lrfr.experiments.chai2023 import (
-    ExploreSet, _target_ri, finetune_config, FineTuning, paper_cells, table4_methods, tinyface_rank1, with_weights,
+    ExploreSet, _target_ri, finetune_config, FineTuning, paper_cells, ser_fiq_quality, table4_methods, tinyface_rank1,
+    tinyface_subset, with_weights,
 )
 from lrfr.experiments.ui_cluster import bimodality_coefficient, probe_gallery_split
 from lrfr.experiments import workflow
 from lrfr.experiments.workflow import cached_run, config_hash, load_model, synthetic_data
 from lrfr.losses.recognizability_index import recognizability_index
+from lrfr.models import build_backbone
+from lrfr.protocols.quality import ser_fiq
 from lrfr.references import reference_values
 from lrfr.runs import RunFolder, RunFolderError
 from lrfr.training.config import DataSpec, ExperimentConfig, ModelSpec, TrainConfig
@@ -251,18 +257,43 @@ def test_target_ri_uses_gallery_templates_as_prototypes():
     assert ri[0] == pytest.approx(d_n / (d_p + 1e-7), rel=1e-4)
 
 
-def test_paper_cells_map_protocol_rows_to_tables_2_and_3():
-    rows = [
-        {"benchmark": "SCface", "setting": "d1", "metric": "rank-1", "value": 0.5},
-        {"benchmark": "SCface", "setting": "mean", "metric": "rank-1", "value": 0.25},
-        {"benchmark": "SurvFace", "setting": "verification", "metric": "TPR@FAR=0.001", "value": 0.1},
-        {"benchmark": "SurvFace", "setting": "verification", "metric": "AUC", "value": 0.9},
-        {"benchmark": "SurvFace", "setting": "open-set identification", "metric": "TPIR20@FPIR=0.3", "value": 0.2},
-    ]
-    assert paper_cells(rows, "Ours") == {
+def test_paper_cells_map_protocol_results_to_tables_2_and_3():
+    values = {
+        ("SCface", "d1", "rank-1"): 50.0, ("SCface", "mean", "rank-1"): 25.0,
+        ("SurvFace", "verification", "TPR@FAR=0.001"): 10.0, ("SurvFace", "verification", "AUC"): 90.0,
+        ("SurvFace", "open-set identification", "TPIR20@FPIR=0.3"): 20.0,
+    }
+    assert paper_cells(values, "Ours") == {
         ("Ours", "4.2m", "Rank-1 IR"): 50.0, ("Ours", "Avg.", "Rank-1 IR"): 25.0,
         ("Ours", "0.001", "TPR@FAR"): 10.0, ("Ours", "0.3", "TPIR20@FPIR"): 20.0,
     }
+
+
+def test_ser_fiq_quality_runs_the_trunk_once_and_equals_whole_model_passes():
+    """The dropout is in the head: feature maps once + head passes = SER-FIQ of the whole backbone (same seed)."""
+    torch.manual_seed(0)
+    backbone = build_backbone("quick", input_size=16, embedding_size=8, widths=[4, 8, 8], blocks=[1, 1, 1]).eval()
+    images = torch.randn(10, 3, 16, 16)
+    dropout = next(m for m in backbone.head.modules() if isinstance(m, torch.nn.Dropout))
+    cheap = ser_fiq_quality(SimpleNamespace(backbone=backbone), images, passes=6, rate=0.5, seed=3, batch_size=4)
+    assert dropout.p == 0.0
+    dropout.p = 0.5
+    whole = ser_fiq(backbone, images, dropout, passes=6, seed=3, batch_size=4)
+    np.testing.assert_allclose(cheap, whole, rtol=1e-5)
+    assert np.ptp(whole) > 0  # the passes differ, so the scores are not trivially equal
+
+
+def test_tinyface_subset_keeps_chosen_identities_and_first_distractors(tmp_path):
+    record = lambda label, split: FaceRecord(tmp_path / f"{split}{label}.png", label, None, split)  # noqa: E731
+    test = TinyFaceTest(probe=tuple(record(i, "probe") for i in range(5)),
+                        gallery=tuple(record(i, "gallery") for i in range(5)),
+                        distractors=tuple(record(-1, f"d{i}") for i in range(4)))
+    subset = tinyface_subset(test, identities=2, distractors=3, seed=1)
+    assert [r.label for r in subset.probe] == [r.label for r in subset.gallery] and len(subset.probe) == 2
+    assert subset.distractors == test.distractors[:3]
+    assert tinyface_subset(test, identities=2, seed=1) == replace(subset, distractors=test.distractors)
+    with pytest.raises(ValueError, match="identities 6"):
+        tinyface_subset(test, identities=6)
 
 
 def test_density_modes_counts_separated_modes_not_skew():

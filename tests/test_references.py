@@ -22,12 +22,13 @@ def test_every_cell_of_the_tables_is_there_including_the_dashes():
                                                                  ("chai2023", 4), ("cheng2018", 3),
                                                                  ("cheng2018", 4), ("cheng2018", 5), ("cheng2018", 6),
                                                                  ("cheng2018", 7)]
-             + [("ling2023", table) for table in range(1, 7)]}
+             + [("ling2023", table) for table in range(1, 7)] + [("grm2023", table) for table in (2, 3, 4)]}
     assert sizes == {("chai2023", 1): 9 * 2, ("chai2023", 2): 14 * 4, ("chai2023", 3): 9 * 7,
                      ("chai2023", 4): 12, ("cheng2018", 3): 4 * 4, ("cheng2018", 4): 2 * 2 * 4,
                      ("cheng2018", 5): 10 * 4, ("cheng2018", 6): 2 * 4, ("cheng2018", 7): 2 * 4,
                      ("ling2023", 1): 11 * 4, ("ling2023", 2): 9 * 4, ("ling2023", 3): 10 * 3,
-                     ("ling2023", 4): 10 * 6, ("ling2023", 5): 2 * 2, ("ling2023", 6): 9 * 6}
+                     ("ling2023", 4): 10 * 6, ("ling2023", 5): 2 * 2, ("ling2023", 6): 9 * 6,
+                     ("grm2023", 2): 17 * 4, ("grm2023", 3): 5 * 4 + 1, ("grm2023", 4): 16}
     assert len(reference_values()) == sum(sizes.values())
     dashes = [r for r in reference_values("chai2023") if r.value is None]
     assert len(dashes) == 6 + 20  # Table 1: six "-" in "w/o dis"; Table 3: twenty
@@ -36,6 +37,10 @@ def test_every_cell_of_the_tables_is_there_including_the_dashes():
 
 
 def test_spot_values_as_printed():
+    assert cell("grm2023", 2, "+Single Hypothesis SR 8x", "MS1MV3-R50", "Rank-1 IR").value == 27.69
+    assert cell("grm2023", 2, "+Multi-scale Accumulation T_concat", "Glint360k-R101", "Rank-1 IR").value == 91.07
+    assert cell("grm2023", 3, "probe T_add, gallery S_max", "Glint360k-R50", "Rank-1 IR").value == 92.46
+    assert cell("grm2023", 4, "Ours", "d1", "Rank-1 IR").value == 95.4
     assert cell("chai2023", 1, "Ours", "w/o dis", "Rank-1 IR").value == 77.22
     assert cell("chai2023", 1, "TURL (CVPR20)", "w/o dis", "Rank-1 IR").value is None
     assert cell("chai2023", 2, "AdaFace (Reproduce)", "1.0m", "Rank-1 IR").value == 99.84

@@ -104,6 +104,18 @@ def test_rate_at_counts_a_doubly_drawn_negative_twice():
     np.testing.assert_allclose(statistic(np.array([[1.0, 1.0, 1.0, 3.0, 0.0]])), [1.0])
 
 
+def test_subset_mean_by_hand_with_weights():
+    """Items 0, 1 chosen (values 1, 0), item 2 not (value 5): weights (2, 1, 7) give (2*1 + 1*0) / 3; a resample
+    without a chosen item is NaN."""
+    statistic = stats.subset_mean([1.0, 0.0, 5.0], np.array([True, True, False]), 100)
+    assert statistic.value() == pytest.approx(50.0)
+    result = statistic(np.array([[2.0, 1.0, 7.0], [0.0, 0.0, 3.0]]))
+    assert result[0] == pytest.approx(200 / 3)
+    assert math.isnan(result[1])
+    with pytest.raises(ValueError, match="chosen"):
+        stats.subset_mean([1.0, 0.0], np.array([False, False]))
+
+
 def test_tpir_scores_never_identify_a_mate_beyond_the_rank():
     np.testing.assert_array_equal(stats.tpir_scores(np.array([1, 25, 3]), np.array([0.8, 0.9, 0.2]), rank=20),
                                   [0.8, -np.inf, 0.2])

@@ -27,6 +27,7 @@ def _register_all() -> None:
     from lrfr.bench import stats  # noqa: F401  (registers "stats")
     from lrfr.bench import embed  # noqa: F401  (registers "embed")
     from lrfr.bench import fit  # noqa: F401  (registers "fit")
+    from lrfr.bench import hypotheses  # noqa: F401  (registers "hypotheses")
 
 
 _register_all()

@@ -21,6 +21,9 @@ trained by the one trainer:
   :func:`finetune_config` with the step-1 run as both sources.
 
 Identity loss: CentreFace (softmax + centre loss) in both branches, CSRI's FR component (Sec. 3).
+:func:`chapter_configs` lists every run as a :class:`Stage`; with ``ChapterPlan.imprint`` each new
+CentreFace head starts at its faces' class means (:mod:`lrfr.experiments.imprint`, quick mode's short
+schedules), and ``csri_sr_from_vdsr`` starts step 1's SR network from the VDSR trained alone.
 Deployment: the native-LR branch, SR then FR (:meth:`lrfr.training.Objective.recognizer`).
 """
 
@@ -42,8 +45,9 @@ from lrfr.data.base import FaceDataset, FaceRecord, read_image, to_tensor
 from lrfr.data.degrade import resize, synthetic_lr
 from lrfr.data.loaders import TinyFaceTest
 from lrfr.data.lr_pairs import LRPairs
+from lrfr.experiments.imprint import ensure_start, imprinted_config
 from lrfr.experiments.ui_cluster import probe_gallery_split
-from lrfr.experiments.workflow import config_hash, native_heights
+from lrfr.experiments.workflow import cached_run, config_hash, native_heights
 from lrfr.io import atomic_write
 from lrfr.models.sr import SRThenFR
 from lrfr.protocols.embeddings import extract_embeddings
@@ -72,6 +76,7 @@ class Setting:
     embedding_size: int = 128
     hr_folder: str = "hr"  # the auxiliary HR identity set (CelebA in the paper)
     lr_sizes: tuple[int, ...] = (20,)  # synthetic LR face heights (TinyFace's mean is 20 px)
+    hr_images: int | None = None  # images per identity of the HR set used for LR/HR pairs (None: all)
     keep_in_memory: bool = True  # decode each training face once (small sets); False streams (CelebA, full mode)
     seed: int = 0
     num_workers: int = 0
@@ -111,9 +116,12 @@ def native_stream(setting: Setting) -> DataSpec:
 
 
 def synthetic_stream(setting: Setting, patch: int | None = None, upsample: bool = True) -> DataSpec:
-    """LR/HR pairs of the HR identity set: bicubic down to ``lr_sizes`` (and back up, for pre-upsampling SR)."""
+    """LR/HR pairs of the HR identity set: bicubic down to ``lr_sizes`` (and back up, for pre-upsampling SR);
+    with ``setting.hr_images``, of every identity's first that many images (:mod:`lrfr.data.subset`)."""
+    source = {"dataset": "folder"} if setting.hr_images is None else {
+        "dataset": "per_identity", "base": "folder", "images": setting.hr_images}
     return DataSpec("lr_pairs", {
-        "dataset": "folder", "root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size,
+        **source, "root": str(Path(setting.data_root) / setting.hr_folder), "input_size": setting.input_size,
         "lr_sizes": list(setting.lr_sizes), "upsample": upsample, "patch": patch, "keep_in_memory": setting.keep_in_memory,
     })
 
@@ -191,6 +199,7 @@ def csri_config(
     schedule: Schedule,
     *,
     pretrained: str | None = None,
+    pretrained_sr: str | None = None,
     sr: str = "vdsr",
     sr_kwargs: dict[str, Any] | None = None,
     lambda_sr: float = LAMBDA_SR,
@@ -199,8 +208,10 @@ def csri_config(
 ) -> ExperimentConfig:
     """CSRI step 1 (synthetic LR SR-FR branch, Eq. 3) or step 2 (both branches, Eq. 4).
 
-    Step 1 starts from the setting's HR pre-trained backbone and a fresh SR network; step 2 from the
-    step-1 run ``pretrained`` (backbone, SR network and the synthetic branch's head). The pixel term is
+    Step 1 starts from the setting's HR pre-trained backbone and a fresh SR network, or the SR network of
+    the run ``pretrained_sr`` (our choice: the paper does not say how its VDSR starts; a VDSR trained alone
+    on the same pairs saves step 1 from learning to restore from scratch); step 2 from the step-1 run
+    ``pretrained`` (backbone, SR network and the synthetic branch's head). The pixel term is
     Eq. 1 summed over each image's pixels (``pixel_reduction="sum"``, see :mod:`lrfr.losses.pixel`).
     In step 2 the native stream comes first: an epoch is one pass over the native LR faces, the larger
     auxiliary set is cycled.
@@ -209,6 +220,8 @@ def csri_config(
         raise ValueError(f"CSRI is trained in step 1 or 2, got {step!r}")
     if step == 2 and pretrained is None:
         raise ValueError("CSRI step 2 starts from the step-1 run: pass pretrained=<its run folder>")
+    if step == 2 and pretrained_sr is not None:
+        raise ValueError("CSRI step 2 takes its SR network from the step-1 run (pretrained), not pretrained_sr")
     terms = [
         _identity_term(SYNTHETIC, super_resolve=True, image="lr"),
         TermSpec(name="sr", kind="pixel", weight=lambda_sr,
@@ -228,6 +241,7 @@ def csri_config(
             heads=heads, terms=terms,
             pretrained=pretrained if step == 2 else setting.pretrained,
             pretrained_modules=["backbone", "sr", f"heads.{SYNTHETIC}"] if step == 2 else ["backbone"],
+            pretrained_sr=pretrained_sr,
         ),
         data=data,
     )
@@ -261,6 +275,22 @@ def embed_test(recognizer: nn.Module, test: TinyFaceTest, input_size: int, *, tr
     extracted = extract_embeddings(recognizer, FaceDataset(records, input_size, transform), batch_size=batch_size, desc=desc)
     labels = np.array([record.label for record in records], dtype=np.int64)
     return EmbeddedTest(records, split, labels, extracted.embeddings)
+
+
+def smaller_test(test: TinyFaceTest, identities: int | None, distractors: int | None, seed: int = 0) -> TinyFaceTest:
+    """The TinyFace test restricted to ``identities`` test identities (a seeded random choice; their probes
+    and mated gallery faces) and ``distractors`` distractors (a seeded random choice); None keeps all.
+    Quick mode's smaller gallery keeps rank-1 well above its floor for a weak CPU model."""
+    rng = np.random.default_rng(seed)
+    labels = sorted({record.label for record in test.probe})
+    if identities is not None and not 0 < identities <= len(labels):
+        raise ValueError(f"test_identities {identities!r}: expected 1..{len(labels)} (the test set's identities) or None")
+    if distractors is not None and not 0 <= distractors <= len(test.distractors):
+        raise ValueError(f"test_distractors {distractors!r}: expected 0..{len(test.distractors)} or None")
+    kept = set(labels) if identities is None else set(rng.choice(labels, identities, replace=False).tolist())
+    chosen = range(len(test.distractors)) if distractors is None else sorted(rng.choice(len(test.distractors), distractors, replace=False))
+    return replace(test, probe=tuple(r for r in test.probe if r.label in kept),
+                   gallery=tuple(r for r in test.gallery if r.label in kept), distractors=tuple(test.distractors[i] for i in chosen))
 
 
 def synthetic_test(records: Sequence[FaceRecord], seed: int = 0) -> TinyFaceTest:
@@ -346,20 +376,68 @@ class ChapterPlan:
     sr_patch: int | None = None
     csri_step1: Schedule = Schedule(epochs=1)
     csri_step2: Schedule = Schedule()
+    csri_sr_from_vdsr: bool = False  # CSRI step 1 starts its SR from the VDSR trained alone (csri_config)
     own_backbones: dict[str, dict[str, Any]] = field(default_factory=dict)  # DeepID2/VggFace: backbone kwargs
     own_pretraining: Schedule = Schedule(epochs=4, batch_size=128, lr=0.1)
     sphereface_kwargs: dict[str, Any] = field(default_factory=lambda: {"annealing": True})
+    imprint: bool = False  # start every new softmax / CentreFace head at its faces' class means (lrfr.experiments.imprint)
 
 
-def run_path(config: ExperimentConfig, results_root: str | Path) -> str:
-    """The run folder :func:`lrfr.experiments.workflow.cached_run` trains ``config`` into."""
+IMPRINTABLE = ("centerface", "softmax")  # heads lrfr.experiments.imprint can start (a linear classifier)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training run of the chapter: its ``config`` and, where its new ``heads`` are imprinted, the
+    config ``start`` that builds the model they are imprinted from (the start file is written first)."""
+
+    config: ExperimentConfig
+    start: ExperimentConfig | None = None
+    heads: tuple[str, ...] = ()
+
+    def train(self, results_root: str | Path) -> tuple[RunFolder, Any]:
+        """Write the start file if needed, then train (or reuse) the run: ``(run folder, model)``."""
+        if self.start is not None:
+            ensure_start(self.start, results_root, self.heads)
+        return cached_run(self.config, results_root)
+
+
+def run_path(config: ExperimentConfig | Stage, results_root: str | Path) -> str:
+    """The run folder :func:`lrfr.experiments.workflow.cached_run` trains ``config`` (a stage's) into."""
+    config = config.config if isinstance(config, Stage) else config
     return str(Path(results_root) / f"{config.name}-{config_hash(config)}")
 
 
-def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Path) -> dict[str, ExperimentConfig]:
+def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Path) -> dict[str, Stage]:
     """Every run of the chapter, in training order (a run's sources come before it), keyed by role:
     ``pretrain-<row>`` / ``fr-<row>`` (Table 3), ``sr-<net>`` (SR alone), ``sr-fr-<net>`` (SR then
-    fine-tuned FR), ``csri-1`` / ``csri-2`` (CSRI's two steps), ``joint`` (step 1 + FR fine-tuning)."""
+    fine-tuned FR), ``csri-1`` / ``csri-2`` (CSRI's two steps), ``joint`` (step 1 + FR fine-tuning).
+    With ``plan.imprint`` each new softmax / CentreFace head starts at its faces' class means."""
+    configs = _plain_configs(setting, plan, results_root)
+    stages = {}
+    for role, config in configs.items():
+        new = [name for name, head in config.model.heads.items() if head.kind in IMPRINTABLE
+               and f"heads.{name}" not in (config.model.pretrained_modules if config.model.pretrained else [])]
+        if plan.imprint and new and not role.startswith("pretrain-"):
+            start = _rebased(config, stages, configs, results_root)
+            stages[role] = Stage(imprinted_config(start, results_root, tuple(new)), start, tuple(new))
+        else:
+            stages[role] = Stage(_rebased(config, stages, configs, results_root))
+    return stages
+
+
+def _rebased(config: ExperimentConfig, stages: Mapping[str, Stage], plain: Mapping[str, ExperimentConfig],
+             results_root: str | Path) -> ExperimentConfig:
+    """``config`` with its sources (``pretrained``, ``pretrained_sr``) pointing to the runs of the stages
+    that replaced the plain configs it was built against."""
+    moved = {run_path(plain[role], results_root): run_path(stage, results_root) for role, stage in stages.items()}
+    model = config.model
+    return replace(config, model=replace(model, pretrained=moved.get(model.pretrained, model.pretrained),
+                                         pretrained_sr=moved.get(model.pretrained_sr, model.pretrained_sr)))
+
+
+def _plain_configs(setting: Setting, plan: ChapterPlan, results_root: str | Path) -> dict[str, ExperimentConfig]:
+    """:func:`chapter_configs` before imprinting: every source a plain config's run folder."""
     configs: dict[str, ExperimentConfig] = {}
     for row in plan.table3_rows:
         if row not in TABLE3_HEADS:
@@ -381,7 +459,10 @@ def chapter_configs(setting: Setting, plan: ChapterPlan, results_root: str | Pat
                 f"c4-sr-fr-{net}", "centerface", setting, plan.finetune, sr=net, sr_kwargs=kwargs,
                 pretrained_sr=run_path(configs[f"sr-{net}"], results_root))
     vdsr = plan.sr_networks.get("vdsr", {})
-    configs["csri-1"] = csri_config("c4-csri-step1", 1, setting, plan.csri_step1, sr_kwargs=vdsr)
+    if plan.csri_sr_from_vdsr and "sr-vdsr" not in configs:
+        raise ValueError("csri_sr_from_vdsr needs 'vdsr' among the SR networks (sr_networks)")
+    sr_init = run_path(configs["sr-vdsr"], results_root) if plan.csri_sr_from_vdsr else None
+    configs["csri-1"] = csri_config("c4-csri-step1", 1, setting, plan.csri_step1, sr_kwargs=vdsr, pretrained_sr=sr_init)
     step1 = run_path(configs["csri-1"], results_root)
     configs["joint"] = finetune_config("c4-joint", "centerface", setting, plan.finetune, sr="vdsr", sr_kwargs=vdsr,
                                        pretrained=step1, pretrained_sr=step1)
@@ -470,12 +551,22 @@ def eval_sr(sr: nn.Module, lr: Tensor, size: int) -> Tensor:
 
 # ------------------------------------------------------------------------------------------- the claims
 
-CLAIMS = (
+CLAIM_METRICS = {"Rank-1": "", "Rank-20": "_rank20"}  # each claim is decided at rank 1 and at rank 20 (claim id suffix)
+_CLAIM_NAMES = (
     "cheng2018.native_harder_finetuned",
     *(f"cheng2018.sr_then_fr_{net}" for net in SR_ROW),
     "cheng2018.csri_beats_centreface", "cheng2018.csri_beats_sr_then_fr",
     "cheng2018.joint_beats_independent", "cheng2018.joint_beats_fr_only", "cheng2018.complement_sr",
-)  # the chapter's claims (rows of lrfr/references/claims.csv), in the order the page lists them
+)
+CLAIMS = tuple(f"{name}{suffix}" for name in _CLAIM_NAMES for suffix in CLAIM_METRICS.values())
+# the chapter's claims (rows of lrfr/references/claims.csv), in the order the page lists them
+
+
+def claim_id(name: str, metric: str) -> str:
+    """The id of claim ``name`` decided on ``metric`` (a key of :data:`CLAIM_METRICS`)."""
+    if metric not in CLAIM_METRICS:
+        raise ValueError(f"claims are decided on one of {list(CLAIM_METRICS)}, got {metric!r}")
+    return f"{name}{CLAIM_METRICS[metric]}"
 
 
 def sr_then_fr_row(net: str, finetuned: Sequence[str]) -> str:
@@ -496,16 +587,17 @@ def paired_comparisons(sr_networks: Sequence[str], finetuned: Sequence[str]) -> 
 
 
 def decide_claims(results: Mapping[str, Identification], boot: Bootstrap, sr_networks: Sequence[str],
-                  finetuned: Sequence[str], native_vs_synthetic: ClaimResult | None = None,
-                  metric: str = "Rank-1") -> list[ClaimResult]:
-    """The chapter's claims from the native LR test: each a paired difference of ``metric`` between two
-    rows of ``results`` (the same probes), resampled over the identities of ``boot``, with both rows'
-    values as parts; ``native_vs_synthetic`` (Table 4, two test sets: :func:`native_vs_synthetic_claim`)
-    first where given."""
-    decided = [] if native_vs_synthetic is None else [native_vs_synthetic]
-    for claim_id, (a, b) in paired_comparisons(sr_networks, finetuned).items():
-        first, second = statistics(results[a])[metric], statistics(results[b])[metric]
-        decided.append(with_resolution_note(evaluate(claim_id, boot, first - second, parts={a: first, b: second})))
+                  finetuned: Sequence[str], native_vs_synthetic: Sequence[ClaimResult] = ()) -> list[ClaimResult]:
+    """The chapter's claims from the native LR test, each at rank 1 and rank 20 (:data:`CLAIM_METRICS`):
+    a paired difference of the metric between two rows of ``results`` (the same probes), resampled over
+    the identities of ``boot``, with both rows' values as parts; ``native_vs_synthetic`` (Table 4, two
+    test sets: :func:`native_vs_synthetic_claim`) first where given."""
+    decided = list(native_vs_synthetic)
+    for name, (a, b) in paired_comparisons(sr_networks, finetuned).items():
+        for metric in CLAIM_METRICS:
+            first, second = statistics(results[a])[metric], statistics(results[b])[metric]
+            decided.append(with_resolution_note(evaluate(claim_id(name, metric), boot, first - second,
+                                                         parts={a: first, b: second})))
     return decided
 
 
@@ -529,5 +621,5 @@ def native_vs_synthetic_claim(row: str, synthetic: Identification, native: Ident
     boot_nat = Bootstrap(native.probe_labels, resamples=resamples, seed=seed)
     syn, nat = statistics(synthetic)[metric], statistics(native)[metric]
     return with_resolution_note(decide(
-        "cheng2018.native_harder_finetuned", independent_difference(boot_syn, syn, boot_nat, nat),
+        claim_id("cheng2018.native_harder_finetuned", metric), independent_difference(boot_syn, syn, boot_nat, nat),
         parts={f"{row} (SynLR)": boot_syn.estimate(syn), f"{row} (native LR)": boot_nat.estimate(nat)}))

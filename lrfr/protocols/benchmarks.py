@@ -14,6 +14,7 @@ so a run folder holds one model's embeddings (a set saved for other images raise
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,19 +25,43 @@ from lrfr.data.loaders import PairSet, SCFaceSet, SurvFaceIdentification, SurvFa
 from lrfr.models.embedder import Embedder
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.identification import evaluate_identification
-from lrfr.protocols.open_set import SURVFACE_FARS, SURVFACE_FPIRS, identity_templates, open_set_identification
-from lrfr.protocols.verification import auc, kfold_accuracy, pair_scores, tpr_at_far
+from lrfr.protocols.open_set import SURVFACE_FARS, SURVFACE_FPIRS, identity_templates
+from lrfr.protocols.search import mate_ranks, top_k
+from lrfr.protocols.verification import kfold_accuracy, pair_scores
 from lrfr.runs import RunFolder
+from lrfr.stats import Bootstrap, Estimate, Statistic, rate_at, subset_mean, tpir_scores
+from lrfr.stats import auc as auc_statistic
 
 RecordEmbedder = Callable[[Sequence[FaceRecord]], np.ndarray]
 Model = Embedder | nn.Module
 Row = dict[str, Any]
 TINYFACE_RANKS = (1, 5, 20, 50)
 SCFACE_SUBJECTS, SCFACE_TEST_SUBJECTS = 130, 80
+OPEN_SET_RANK = 20  # SurvFace's TPIR20
 
 
 class BenchmarkError(ValueError):
     """A protocol was asked something its inputs cannot answer; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A benchmark's results per item (probe or pair), kept for the identity bootstrap (:mod:`lrfr.stats`):
+    ``units`` (N,) each item's identity (negative: an unlabelled item, its own unit) and ``statistics``,
+    (benchmark, setting, metric) -> a :class:`~lrfr.stats.Statistic` over those N items (values in [0, 1])."""
+
+    units: np.ndarray
+    statistics: dict[tuple[str, str, str], Statistic]
+
+    def rows(self) -> list[Row]:
+        """The protocol's rows: each statistic's value on the full data."""
+        return [_row(benchmark, setting, metric, s.value()) for (benchmark, setting, metric), s in self.statistics.items()]
+
+    def estimates(self, resamples: int = 1000, seed: int = 0, scale: float = 1.0) -> dict[tuple[str, str, str], Estimate]:
+        """Each statistic times ``scale`` (100: percent) with its 95 % identity-bootstrap interval (the same
+        resamples for every statistic)."""
+        boot = Bootstrap(self.units, resamples=resamples, seed=seed)
+        return {key: boot.estimate(statistic * scale) for key, statistic in self.statistics.items()}
 
 
 # ----------------------------------------------------------------------------- embedding, cached
@@ -123,6 +148,33 @@ def evaluate_tinyface(
 # ----------------------------------------------------------------------------- SCface
 
 
+def _scface_hits(
+    embedder: RecordEmbedder,
+    mugshots: Sequence[FaceRecord],
+    probes: Sequence[FaceRecord],
+    group: str,
+    flip_fusion: bool,
+    run: RunFolder | None,
+) -> np.ndarray:
+    """(Q,) whether each probe (all distances and cameras) is its own subject's mugshot at rank 1; the sets are
+    cached as ``scface_<group>_{mugshots,probes}``."""
+    gallery = embed_records(embedder, mugshots, _set_name("SCface", f"{group}_mugshots", flip_fusion), run)
+    embedded = embed_records(embedder, probes, _set_name("SCface", f"{group}_probes", flip_fusion), run)
+    found = mate_ranks(embedded, gallery, [r.label for r in probes], [r.label for r in mugshots])
+    hits = np.zeros(len(probes), dtype=bool)
+    hits[found.probe_indices] = found.first_ranks == 1
+    return hits
+
+
+def _scface_statistics(hits: np.ndarray, probes: Sequence[FaceRecord]) -> dict[str, Statistic]:
+    """Setting ("d1", "d2", ..., "mean") -> rank-1 of each distance's probes as a statistic over all probes
+    (:func:`lrfr.stats.subset_mean`); "mean" is the unweighted mean over distances."""
+    distances = np.array([r.metadata["distance"] for r in probes])
+    rates = {f"d{d}": subset_mean(hits, distances == d) for d in sorted(set(distances.tolist()))}
+    values = list(rates.values())
+    return {**rates, "mean": sum(values[1:], values[0]) / len(values)}
+
+
 def _scface_rank1(
     embedder: RecordEmbedder,
     mugshots: Sequence[FaceRecord],
@@ -131,20 +183,25 @@ def _scface_rank1(
     flip_fusion: bool,
     run: RunFolder | None,
 ) -> dict[str, float]:
-    """Setting ("d1", "d2", ..., "mean") -> rank-1 of each distance's probes (all cameras) vs the mugshots;
-    the sets are cached as ``scface_<group>_{mugshots,probes}``."""
-    gallery = embed_records(embedder, mugshots, _set_name("SCface", f"{group}_mugshots", flip_fusion), run)
-    embedded = embed_records(embedder, probes, _set_name("SCface", f"{group}_probes", flip_fusion), run)
-    distances = np.array([r.metadata["distance"] for r in probes])
-    labels = np.array([r.label for r in probes])
-    gallery_labels = [r.label for r in mugshots]
-    rates = {
-        f"d{d}": evaluate_identification(
-            embedded[distances == d], gallery, labels[distances == d], gallery_labels, ranks=(1,)
-        ).cmc[1]
-        for d in sorted(set(distances.tolist()))
-    }
-    return {**rates, "mean": float(np.mean(list(rates.values())))}
+    """Setting ("d1", "d2", ..., "mean") -> rank-1 of each distance's probes (all cameras) vs the mugshots."""
+    hits = _scface_hits(embedder, mugshots, probes, group, flip_fusion, run)
+    return {setting: statistic.value() for setting, statistic in _scface_statistics(hits, probes).items()}
+
+
+def scface_outcomes(
+    embed: RecordEmbedder | Model,
+    data: SCFaceSet,
+    *,
+    run: RunFolder | None = None,
+    flip_fusion: bool = False,
+    batch_size: int = 256,
+) -> Outcomes:
+    """:func:`evaluate_scface` per probe, for the identity bootstrap: ``("SCface", setting, "rank-1")`` of every
+    distance and their mean, as statistics over all probes (units: the probes' subjects)."""
+    embedder = as_embedder(embed, flip_fusion, batch_size)
+    hits = _scface_hits(embedder, data.mugshots, data.probes, "all", flip_fusion, run)
+    statistics = {("SCface", setting, "rank-1"): s for setting, s in _scface_statistics(hits, data.probes).items()}
+    return Outcomes(np.array([r.label for r in data.probes], dtype=np.int64), statistics)
 
 
 def evaluate_scface(
@@ -157,9 +214,7 @@ def evaluate_scface(
 ) -> list[Row]:
     """SCface on all subjects (Chai et al. 2023, Table 2): rank-1 of the surveillance probes at each
     distance (all five cameras) against the HR mugshot gallery, and the mean over distances."""
-    embedder = as_embedder(embed, flip_fusion, batch_size)
-    rates = _scface_rank1(embedder, data.mugshots, data.probes, "all", flip_fusion, run)
-    return [_row("SCface", setting, "rank-1", rate) for setting, rate in rates.items()]
+    return scface_outcomes(embed, data, run=run, flip_fusion=flip_fusion, batch_size=batch_size).rows()
 
 
 def scface_splits(
@@ -242,6 +297,42 @@ def _split_rows(per_split: Sequence[dict[str, float]]) -> list[Row]:
 # ----------------------------------------------------------------------------- QMUL-SurvFace
 
 
+def survface_outcomes(
+    embed: RecordEmbedder | Model,
+    verification: SurvFaceVerification,
+    identification: SurvFaceIdentification,
+    *,
+    run: RunFolder | None = None,
+    flip_fusion: bool = False,
+    batch_size: int = 256,
+) -> dict[str, Outcomes]:
+    """:func:`evaluate_survface` per item, for the identity bootstrap: ``"verification"`` (TPR at each FAR and AUC
+    over the pairs, a pair's unit the identity of its first face) and ``"open-set identification"`` (TPIR20 at
+    each FPIR over the mated and unmated probes, :func:`lrfr.stats.tpir_scores`; an unmated probe its own unit)."""
+    embedder = as_embedder(embed, flip_fusion, batch_size)
+    pairs = embed_records(embedder, verification.records, _set_name("SurvFace", "verification", flip_fusion), run)
+    scores = pair_scores(pairs[verification.pairs[:, 0]], pairs[verification.pairs[:, 1]])
+    is_same = np.asarray(verification.is_same, dtype=bool)
+    pair_statistics = {("SurvFace", "verification", f"TPR@FAR={far:g}"): rate_at(scores, is_same, far)
+                       for far in SURVFACE_FARS}
+    pair_statistics["SurvFace", "verification", "AUC"] = auc_statistic(scores, is_same)
+    pair_units = np.array([verification.records[i].label for i in verification.pairs[:, 0]], dtype=np.int64)
+    probes = [*identification.mated_probe, *identification.unmated_probe]
+    gallery = embed_records(embedder, identification.gallery, _set_name("SurvFace", "gallery", flip_fusion), run)
+    embedded = embed_records(embedder, probes, _set_name("SurvFace", "probes", flip_fusion), run)
+    templates, identities = identity_templates(gallery, [r.label for r in identification.gallery])
+    labels = np.array([r.label for r in probes], dtype=np.int64)
+    mated = mate_ranks(embedded, templates, labels, identities)
+    best, _ = top_k(embedded, templates, 1)
+    probe_scores, is_mated = best[:, 0].astype(np.float64), np.zeros(len(probes), dtype=bool)
+    probe_scores[mated.probe_indices] = tpir_scores(mated.first_ranks, mated.first_scores, OPEN_SET_RANK)
+    is_mated[mated.probe_indices] = True
+    probe_statistics = {("SurvFace", "open-set identification", f"TPIR{OPEN_SET_RANK}@FPIR={f:g}"):
+                        rate_at(probe_scores, is_mated, f) for f in SURVFACE_FPIRS}
+    return {"verification": Outcomes(pair_units, pair_statistics),
+            "open-set identification": Outcomes(np.where(is_mated, labels, -1), probe_statistics)}
+
+
 def evaluate_survface(
     embed: RecordEmbedder | Model,
     verification: SurvFaceVerification,
@@ -253,21 +344,9 @@ def evaluate_survface(
 ) -> list[Row]:
     """QMUL-SurvFace (Cheng et al. 2018b): verification TPR at FAR 0.3/0.1/0.01/0.001 and AUC; open-set
     TPIR20 at FPIR 0.3/0.2/0.1 of mated + unmated probes against one template per gallery identity."""
-    embedder = as_embedder(embed, flip_fusion, batch_size)
-    pairs = embed_records(embedder, verification.records, _set_name("SurvFace", "verification", flip_fusion), run)
-    scores = pair_scores(pairs[verification.pairs[:, 0]], pairs[verification.pairs[:, 1]])
-    rows = [_row("SurvFace", "verification", f"TPR@FAR={far:g}", tpr)
-            for far, tpr in tpr_at_far(scores, verification.is_same, SURVFACE_FARS).items()]
-    rows.append(_row("SurvFace", "verification", "AUC", auc(scores, verification.is_same)))
-    probes = [*identification.mated_probe, *identification.unmated_probe]
-    gallery = embed_records(embedder, identification.gallery, _set_name("SurvFace", "gallery", flip_fusion), run)
-    embedded = embed_records(embedder, probes, _set_name("SurvFace", "probes", flip_fusion), run)
-    templates, identities = identity_templates(gallery, [r.label for r in identification.gallery])
-    labels = [r.label for r in probes]
-    result = open_set_identification(embedded, labels, templates, identities, fpirs=SURVFACE_FPIRS)
-    rows += [_row("SurvFace", "open-set identification", f"TPIR{result.rank}@FPIR={f:g}", tpir)
-             for f, tpir in result.tpir.items()]
-    return rows
+    outcomes = survface_outcomes(embed, verification, identification, run=run, flip_fusion=flip_fusion,
+                                 batch_size=batch_size)
+    return [row for part in outcomes.values() for row in part.rows()]
 
 
 # ----------------------------------------------------------------------------- LFW / XQLFW
