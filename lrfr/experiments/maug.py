@@ -11,7 +11,11 @@ HR-only baseline, and a feature distance, or none) trained in one :class:`Settin
   classification loss remain; without an augmentation (the baseline) it is plain CosFace on HR faces.
 * :data:`PAPER_SETTINGS` are Sec. 4.1's two training settings (ResNet-34 on CASIA-WebFace, ResNet-50
   on MS1M) as parameters; the book's quick mode instead fine-tunes the shared HR pre-training
-  (``Setting.pretrained``) for a short schedule on the synthetic HR set.
+  (``Setting.pretrained``) for a short schedule on the synthetic HR set, and only its embedding layer
+  (``Setting.train_from="head"``, :mod:`lrfr.models.tail`): the paired stream is then the frozen body's
+  maps of each face and of its LR copies (the ``feature_pairs`` dataset, :func:`training_features`), and
+  the test faces are embedded from their maps too (:class:`lrfr.experiments.frozen_body.FeatureBank`,
+  :func:`embedder`), each computed once for every model of the chapter.
 """
 
 from __future__ import annotations
