@@ -14,7 +14,7 @@ from lrfr.data.feature_pairs import FeaturePairs
 from lrfr.data.resolution import down_up
 from lrfr.experiments.frozen_body import FeatureBank, features_file
 from lrfr.experiments.maug import Method, Setting, embed_at, method_config, term_gradient_norms, whole_model
-from lrfr.experiments.workflow import cached_run
+from lrfr.experiments.workflow import cached_run, whole_backbone
 from lrfr.models import build_backbone
 from lrfr.models.tail import split_backbone, tail_modules, with_tail
 from tests.fixtures_data import write_image
@@ -116,5 +116,6 @@ def test_a_method_trains_the_tail_on_prefix_maps_with_fixed_prototypes(tmp_path)
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(F.normalize(whole.backbone(images)), F.normalize(model.backbone(prefix(images))))
+        torch.testing.assert_close(whole_backbone(run.path)(images), whole.backbone(images))  # from the run folders
     with pytest.raises(ValueError, match="pass their features file"):
         method_config("maug", Method("maug"), setting, tmp_path / "data")
