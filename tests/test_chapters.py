@@ -112,6 +112,7 @@ def test_chapter_5_shows_grm_et_al_tables_and_leaves_hypothesis_templates(book):
     assert decided.chapter == "05_meet_in_the_middle" and decided.mode == "smoke"
     assert {c["id"] for c in decided.claims} == set(CLAIMS)
     run = RunFolder.open(next((book / "results").glob("grm-mitm-*/claims.json")).parent)
-    probes, gallery = run.load_embeddings("probe_hypotheses"), run.load_embeddings("gallery_hypotheses")
-    assert {"scale", "sigma", "hypothesis_path"} <= set(probes.metadata) and {"chain", "rm_height"} <= set(gallery.metadata)
-    assert any(probes.metadata["hypothesis_path"]) and any(gallery.metadata["hypothesis_path"])
+    stored = run.load_embeddings("hypotheses")
+    assert {"split", "path", "scale", "sigma", "chain", "native_height", "hypothesis_path", "sr_path"} <= set(stored.metadata)
+    split, shown = stored.metadata["split"], stored.metadata["hypothesis_path"] != ""
+    assert shown[split == "probe"].any() and shown[split == "gallery"].any()

@@ -300,3 +300,41 @@ def test_sample_chains_and_rm_keys():
     assert len(g5.sample_chains(None)) == 1464
     assert g5.rm_key((13, 13), [14, 16, 18]) == (14, 14) and g5.rm_key((15, 15), [14, 16, 18]) == (14, 14)
     assert g5.rm_key((11, 12), None) == (11, 12)
+
+
+def test_edsr_with_bicubic_skip_starts_as_bicubic_interpolation():
+    from lrfr.data.degrade import resize
+    from lrfr.models.sr import EDSR
+
+    images = torch.rand(2, 3, 10, 12) * 2 - 1
+    for scale in (2, 8):
+        untrained = EDSR(scale=scale, blocks=1, channels=8, bicubic_skip=True)
+        assert torch.equal(untrained(images), resize(images, (10 * scale, 12 * scale)))
+    plain = EDSR(scale=2, blocks=1, channels=8)
+    assert plain(images).shape == (2, 3, 20, 24) and not torch.allclose(plain(images), resize(images, (20, 24)), atol=1e-3)
+
+
+def test_rrssv_draws_subjects_and_ranks_within_them():
+    # 4 subjects, one probe each; probe i's best mugshot is i, except probe 0 whose best is mugshot 3
+    similarity = np.eye(4) * 0.9
+    similarity[0, 3] = 1.0
+    labels = np.arange(4)
+    rates = g5.rrssv(similarity, labels, labels, subjects=4, repeats=3)
+    assert rates.tolist() == [75.0] * 3  # all subjects: probe 0 wrong
+    small = g5.rrssv(similarity, labels, labels, subjects=2, repeats=50, seed=1)
+    # a draw without subject 3 (or without 0) has every probe right; with both 0 and 3 it has 1 of 2
+    assert set(small.tolist()) <= {100.0, 50.0} and {100.0, 50.0} <= set(small.tolist())
+
+
+def test_bench_hypotheses_prints_one_line_per_stage(capsys):
+    import json
+
+    from lrfr.cli import main
+
+    main(["bench", "hypotheses", "--probes", "3", "--gallery", "2", "--hypotheses", "2", "--chains", "1",
+          "--probe-size", "8", "--scale", "2", "--input-size", "32", "--batch-size", "4"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["bench"] for line in lines] == ["hypotheses"] * 3
+    probe, gallery, fuse = lines
+    assert probe["templates"] == 3 * 2 and gallery["templates"] == 2 * 2 and fuse["score_pairs"] == 6 * 4
+    assert probe["templates_per_s"] > 0 and gallery["templates_per_s"] > 0

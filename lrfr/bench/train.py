@@ -27,7 +27,7 @@ from lrfr.bench import BENCHMARKS, emit
 from lrfr.data.resolution import down_up, maug
 from lrfr.experiments.maug import COSFACE, total_loss_terms
 from lrfr.losses import build_head, pixel_loss
-from lrfr.models import BACKBONES, build_backbone
+from lrfr.models import build_backbone, image_backbones
 from lrfr.models.sr import SR_NETWORKS, build_sr_network
 from lrfr.training.config import HeadSpec, ModelSpec, TermSpec
 from lrfr.training.distributed import resolve_device
@@ -174,7 +174,7 @@ def measure_maug(name: str, batch_size: int, steps: int, device: torch.device, n
 @BENCHMARKS.register("train")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="lrfr bench train", description=__doc__)
-    parser.add_argument("--backbones", nargs="*", default=BACKBONES.names(), choices=BACKBONES.names(),
+    parser.add_argument("--backbones", nargs="*", default=image_backbones(), choices=image_backbones(),
                         help="backbones to measure (none: pass the option without names)")
     parser.add_argument("--batch-size", type=int, help="default: 128 on a GPU; on a CPU 128 (quick) or 8")
     parser.add_argument("--steps", type=int, help="timed steps after one warm-up (default: 20 GPU, 3 CPU)")

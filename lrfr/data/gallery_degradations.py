@@ -14,7 +14,7 @@ Choices where Table 1 gives no number (written here, where the code is):
   ``x * b``, then blended with its mean grey by ``c``);
 * motion blur: a horizontal box of 20 pixels (10 left, 9 right of the pixel), edges replicated;
 * Gaussian blur: sigma 1.1, 5 x 5 window; disk blur: the pixels within radius 5, averaged;
-* perspective: each corner moved by up to 20 % of the side (torchvision's ``distortion_scale`` 0.2);
+* perspective: each corner moved by up to 20 % of the half side in x and y (torchvision's ``distortion_scale`` 0.2);
 * shear: horizontal shear of ``U(-15, 15)`` degrees about the centre;
 * upscale following downscale: bicubic to half the side and back (:func:`lrfr.data.degrade.resize`);
 * patch shuffle (Kang et al. 2017): the four pixels of every non-overlapping 2 x 2 patch permuted at

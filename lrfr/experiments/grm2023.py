@@ -33,13 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from lrfr.claims import ClaimResult, evaluate
 from lrfr.data.gallery_degradations import DEGRADATIONS, chains
+from lrfr.data.base import FaceDataset, FaceRecord
+from lrfr.data.degrade import resize
 from lrfr.data.loaders import SCFaceSet
 from lrfr.io import atomic_write
 from lrfr.models.embedder import Embedder
-from lrfr.models.modes import eval_mode
+from lrfr.models.modes import eval_mode, module_device
+from lrfr.protocols.fidelity import psnr
 from lrfr.protocols.fusion import Fusion, first_ranks, fused_scores
 from lrfr.protocols.hypotheses import GalleryHypotheses, ProbeHypotheses, gallery_templates, probe_templates
 from lrfr.runs import RunFolder
@@ -92,6 +96,7 @@ class SRTraining:
 
     blocks: int = 16  # EDSR baseline (Lim et al. Sec. 3.2)
     channels: int = 64
+    bicubic_skip: bool = False  # EDSR predicts a residual over bicubic interpolation (lrfr.models.sr.edsr)
     lr_size: int = 16
     images_per_identity: int = 12
     epochs: int = 10
@@ -115,13 +120,29 @@ def edsr_config(scale: int, data_root: str | Path, setting: SRTraining, seed: in
             schedule=ScheduleConfig(name="multistep", milestones=[max(1, round(2 * setting.epochs / 3))], gamma=0.5),
         ),
         model=ModelSpec(
-            backbone=None, sr="edsr", sr_kwargs={"scale": scale, "blocks": setting.blocks, "channels": setting.channels},
+            backbone=None, sr="edsr", sr_kwargs={"scale": scale, "blocks": setting.blocks, "channels": setting.channels,
+                                                    "bicubic_skip": setting.bicubic_skip},
             heads={}, terms=[TermSpec(name="pixel", kind="pixel", kwargs={"lr": "sr.lr", "hr": "sr.hr", "loss": "l1"})],
             pretrained_modules=[],
         ),
         data={"sr": DataSpec("lr_pairs", {**hr, "lr_sizes": [setting.lr_size], "upsample": False,
                                           "keep_in_memory": setting.keep_in_memory})},
     )
+
+
+def sr_fidelity(sr: torch.nn.Module, records: Sequence[FaceRecord], lr_size: int, scale: int,
+                batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-face PSNR (dB) against the HR face at ``lr_size * scale`` px of the EDSR output and of bicubic
+    interpolation, both from the face bicubic-down-sampled to ``lr_size`` px (faces the SR never saw)."""
+    faces = DataLoader(FaceDataset(list(records), lr_size * scale), batch_size=batch_size)
+    ours, bicubic = [], []
+    with eval_mode(sr), torch.inference_mode():
+        for batch in faces:
+            hr = batch["image"]
+            lr = resize(hr, lr_size)
+            ours.append(psnr(sr(lr.to(module_device(sr))).clamp(-1, 1).cpu(), hr).numpy())
+            bicubic.append(psnr(resize(lr, hr.shape[-2:]), hr).numpy())
+    return np.concatenate(ours), np.concatenate(bicubic)
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -190,16 +211,16 @@ def build_bank(embedder: Embedder, data: SCFaceSet, distance: int, sr: Mapping[i
 # ------------------------------------------------------------------------------------------ identification
 
 
-def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
-               scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
-    """(P,) rank-1 hits of the probes' templates against the gallery under ``fusion``.
+def scores(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
+           scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
+    """(P, G) fused similarity of the probes' templates with every mugshot under ``fusion``.
 
     ``probe``: (P, H, D) for one scale, or scale -> (P, H, D) stacked over ``scales``; ``gallery``: "plain"
     (the mugshot resized to the input) or "matched" (the RM'd hypotheses of the same scales, the first
     ``chains_used`` of them: 1 = RM only).
     """
     stacked = probe[:, None] if isinstance(probe, np.ndarray) else np.stack([probe[k] for k in scales], axis=1)
-    scores = np.zeros((len(stacked), len(bank.gallery_labels)), dtype=np.float32)
+    out = np.zeros((len(stacked), len(bank.gallery_labels)), dtype=np.float32)
     keys = np.array([f"{h}x{w}" for h, w in bank.keys])
     for key in sorted(set(bank.keys)):
         rows = keys == f"{key[0]}x{key[1]}"
@@ -207,8 +228,30 @@ def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery
             templates = np.repeat(bank.gallery[:, None, None], len(scales), axis=1)
         else:
             templates = np.stack([bank.degraded[(k, key)][:, :chains_used] for k in scales], axis=1)
-        scores[rows] = fused_scores(stacked[rows], templates, fusion)
-    return (first_ranks(scores, bank.probe_labels, bank.gallery_labels) == 1).astype(np.float64)
+        out[rows] = fused_scores(stacked[rows], templates, fusion)
+    return out
+
+
+def rank1_hits(bank: Bank, probe: Mapping[int, np.ndarray] | np.ndarray, gallery: str, fusion: Fusion,
+               scales: Sequence[int], chains_used: int | None = None) -> np.ndarray:
+    """(P,) rank-1 hits (1.0 / 0.0) of :func:`scores` (arguments as there)."""
+    found = first_ranks(scores(bank, probe, gallery, fusion, scales, chains_used), bank.probe_labels, bank.gallery_labels)
+    return (found == 1).astype(np.float64)
+
+
+def rrssv(similarity: np.ndarray, probe_labels: np.ndarray, gallery_labels: np.ndarray, subjects: int = 80,
+          repeats: int = 10, seed: int = 0) -> np.ndarray:
+    """Table 4's protocol: rank-1 (%) on ``repeats`` random draws of ``subjects`` subjects (their probes against
+    their mugshots: Repeated Random Sub-Sampling Validation), one value per draw; the paper reports the mean."""
+    rng = np.random.default_rng([seed, 80])
+    subjects = min(subjects, len(gallery_labels))
+    rates = []
+    for _ in range(repeats):
+        chosen = rng.choice(len(gallery_labels), size=subjects, replace=False)
+        rows = np.isin(probe_labels, gallery_labels[chosen])
+        found = first_ranks(similarity[np.ix_(rows, chosen)], probe_labels[rows], gallery_labels[chosen])
+        rates.append(100 * float(np.mean(found == 1)))
+    return np.array(rates)
 
 
 def table2_hits(bank: Bank, scales: Sequence[int]) -> dict[str, np.ndarray]:
@@ -270,8 +313,10 @@ def uint8(image: torch.Tensor) -> np.ndarray:
 def super_resolved(sr: torch.nn.Module | None, probes: ProbeHypotheses, index: int) -> torch.Tensor:
     """Item ``index`` of ``probes`` (a blurred LR probe) super-resolved by ``sr`` (None: as is), (3, H, W)."""
     image = probes[index]["image"][None]
-    with eval_mode(*([sr] if sr is not None else [])), torch.inference_mode():
-        return (image if sr is None else sr(image))[0].clamp(-1, 1)
+    if sr is None:
+        return image[0].clamp(-1, 1)
+    with eval_mode(sr), torch.inference_mode():
+        return sr(image.to(module_device(sr)))[0].clamp(-1, 1).cpu()
 
 
 def table1_images(gallery: GalleryHypotheses, index: int = 0, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -300,44 +345,41 @@ def save_image(run: RunFolder, relative: str, image: torch.Tensor) -> str:
 
 def save_bank(run: RunFolder, bank: Bank, probes: ProbeHypotheses, gallery: GalleryHypotheses,
               sr: Mapping[int, torch.nn.Module], sample: Sequence[int], shown_chains: int = 16) -> None:
-    """The dashboard's view of one model's templates.
+    """The dashboard's view of one model's templates: the embedding set ``hypotheses``.
 
-    ``probe_hypotheses``: one row per probe x scale x blur level (path, probe index, scale, sigma, and for the
-    probes in ``sample`` the SR hypothesis image, ``hypothesis_path``); ``gallery_hypotheses``: one row per
-    mugshot x scale x RM key x chain (chain names, RM height; for the mugshots of the sampled probes'
-    identities, at the first sampled probe's RM key, the images of the first ``shown_chains`` hypotheses).
+    Rows of split "probe": every probe x scale x blur level (``sigma``); rows of split "gallery": every mugshot
+    x scale x RM size (``native_height`` is the RM height) x one of its first ``shown_chains`` hypotheses
+    (``chain``). ``path`` is the original face; ``hypothesis_path`` the hypothesis image, written for the
+    probes in ``sample`` and for their subjects' mugshots (at the first sampled probe's RM size); ``sr_path``
+    (the dashboard's SR column) repeats it on probe rows.
     """
-    chosen = set(sample)
-    rows: dict[str, list[Any]] = {"path": [], "probe": [], "scale": [], "sigma": [], "hypothesis_path": []}
+    chosen, columns = set(sample), ("split", "path", "scale", "sigma", "chain", "native_height", "hypothesis_path", "sr_path")
+    rows: dict[str, list[Any]] = {column: [] for column in columns}
     vectors, labels = [], []
+
+    def add(vector: np.ndarray, label: int, *values: Any) -> None:
+        for column, value in zip(columns, values):
+            rows[column].append(value)
+        vectors.append(vector)
+        labels.append(label)
+
     for k, templates in bank.probes.items():
         for p, record in enumerate(probes.records):
             for h, sigma in enumerate(probes.sigmas):
                 item = p * len(probes.sigmas) + h
                 path = save_image(run, f"hypotheses/probe_{p:05d}_x{k}_s{h:02d}.png", super_resolved(sr[k], probes, item)) if p in chosen else ""
-                for column, value in (("path", str(record.path)), ("probe", p), ("scale", k), ("sigma", sigma), ("hypothesis_path", path)):
-                    rows[column].append(value)
-                vectors.append(templates[p, h])
-                labels.append(record.label)
-    run.save_embeddings("probe_hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
+                add(templates[p, h], record.label, "probe", str(record.path), k, float(sigma), "none", bank.keys[p][0], path, path)
     shown_labels = {probes.records[p].label for p in chosen}
     shown_key = bank.keys[min(chosen)] if chosen else None
-    rows = {"path": [], "scale": [], "rm_height": [], "chain": [], "hypothesis_path": []}
-    vectors, labels = [], []
     for (k, key), templates in bank.degraded.items():
-        target = (key[0] * k, key[1] * k)
-        view = GalleryHypotheses(gallery.records, gallery.chains, target, gallery.seed) if key == shown_key else None
+        view = GalleryHypotheses(gallery.records, gallery.chains, (key[0] * k, key[1] * k), gallery.seed) if key == shown_key else None
         for g, record in enumerate(gallery.records):
-            for c, chain in enumerate(gallery.chains):
+            for c, chain in enumerate(gallery.chains[:shown_chains]):
                 path = ""
-                if view is not None and record.label in shown_labels and c < shown_chains:
+                if view is not None and record.label in shown_labels:
                     path = save_image(run, f"hypotheses/gallery_{g:05d}_x{k}_c{c:04d}.png", view.image(g, c))
-                for column, value in (("path", str(record.path)), ("scale", k), ("rm_height", key[0]),
-                                      ("chain", " > ".join(chain) or "none"), ("hypothesis_path", path)):
-                    rows[column].append(value)
-                vectors.append(templates[g, c])
-                labels.append(record.label)
-    run.save_embeddings("gallery_hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
+                add(templates[g, c], record.label, "gallery", str(record.path), k, 0.0, " > ".join(chain) or "none", key[0], path, "")
+    run.save_embeddings("hypotheses", np.array(vectors), labels, {k: np.array(v) for k, v in rows.items()})
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,19 @@ HR-only baseline, and a feature distance, or none) trained in one :class:`Settin
   classification loss remain; without an augmentation (the baseline) it is plain CosFace on HR faces.
 * :data:`PAPER_SETTINGS` are Sec. 4.1's two training settings (ResNet-34 on CASIA-WebFace, ResNet-50
   on MS1M) as parameters; the book's quick mode instead fine-tunes the shared HR pre-training
-  (``Setting.pretrained``) for a short schedule on the synthetic HR set.
+  (``Setting.pretrained``) for a short schedule on the synthetic HR set, and only its embedding layer
+  (``Setting.train_from="head"``, :mod:`lrfr.models.tail`): the paired stream is then the frozen body's
+  maps of each face and of its LR copies (the ``feature_pairs`` dataset, :func:`training_features`), and
+  the test faces are embedded from their maps too (:class:`lrfr.experiments.frozen_body.FeatureBank`,
+  :func:`embedder`), each computed once for every model of the chapter.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +38,13 @@ from lrfr.data.base import FaceDataset, FaceRecord
 from lrfr.data.loaders import PairSet, SCFaceSet, load_pairs, load_scface
 from lrfr import claims, stats
 from lrfr.data.resolution import MAUG_SIZES, down_up, lr_pairs_kwargs, resolution_augmentation
+from lrfr.experiments.frozen_body import FeatureBank, features_file
 from lrfr.losses.feature_distances import logexp_distance, lp_distance, smooth_l1_distance
+from lrfr.models import BACKBONES, Backbone
+from lrfr.models.tail import BackboneTail, tail_modules, with_tail
 from lrfr.protocols.embeddings import extract_embeddings
 from lrfr.protocols.fidelity import ssim
+from lrfr.protocols.gradient_norm import gradient_norm_by_term
 from lrfr.protocols.search import mate_ranks
 from lrfr.protocols.verification import kfold_accuracy, pair_scores
 from lrfr.references import reference_values
@@ -146,6 +154,10 @@ class Setting:
     random horizontal flip (Sec. 4.1), one draw per item, so an HR face and its LR copy flip together.
     ``images_per_identity``: train on the first that many images of every identity (the
     ``per_identity`` factory; a short fine-tuning that still covers every class), None for all.
+    ``train_from``: None trains the whole backbone on images; ``"head"`` (or a body stage) trains only
+    the backbone's tail from there (:mod:`lrfr.models.tail`) on the frozen prefix's maps of each face at
+    each size, computed once for all models (:func:`training_features`; no flip: a map of a flipped face
+    is not the flipped map). ``freeze_prototypes`` keeps the warm-started head's class prototypes fixed.
     """
 
     backbone: str = "resnet34"
@@ -169,6 +181,8 @@ class Setting:
     flip: float = 0.5
     images_per_identity: int | None = None
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # the backbone's other arguments (e.g. widths)
+    train_from: str | None = None
+    freeze_prototypes: bool = False
 
 
 PAPER_SETTINGS: dict[str, Setting] = {
@@ -189,44 +203,135 @@ def fine_tuning(run: RunFolder, **settings: Any) -> Setting:
                    backbone_kwargs=kwargs, pretrained=str(run.path), warm_start_head=True, **settings)
 
 
-def method_config(name: str, method: Method, setting: Setting, data_root: str | Path) -> ExperimentConfig:
-    """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``."""
+def _source(setting: Setting, data_root: str | Path) -> dict[str, Any]:
+    """The HR training set's dataset factory and arguments (the ``per_identity`` subset if the setting asks)."""
     source = {"dataset": setting.dataset, "root": str(Path(data_root) / setting.folder), "input_size": setting.input_size}
     if setting.images_per_identity is not None:
         source = {**source, "dataset": "per_identity", "base": setting.dataset, "images": setting.images_per_identity}
-    if method.augmentation is None:
+    return source
+
+
+def _schedule(setting: Setting) -> ScheduleConfig:
+    if setting.schedule == "multistep":
+        return ScheduleConfig(name="multistep", milestones=list(setting.milestones))
+    if setting.schedule == "poly":
+        return ScheduleConfig(name="poly", power=2.0)
+    raise ValueError(f"schedule {setting.schedule!r} is not valid; expected 'multistep' or 'poly'")
+
+
+def _model(setting: Setting, heads: dict[str, HeadSpec], terms: list[TermSpec], pretrained: str | None,
+           warm_start_head: bool) -> ModelSpec:
+    """The backbone (or with ``setting.train_from`` its tail) with ``heads`` and ``terms``, loading the
+    backbone's (tail's) weights and, with ``warm_start_head``, the heads from ``pretrained``."""
+    kwargs = {**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size}
+    if setting.train_from is None:
+        backbone, modules = setting.backbone, ["backbone"]
+    else:
+        kwargs = {"base": setting.backbone, "start": setting.train_from, **kwargs}
+        backbone, modules = "tail", [f"backbone.{name}" for name in tail_modules(BACKBONES.build("tail", **kwargs))]
+    return ModelSpec(backbone=backbone, backbone_kwargs=kwargs, heads=heads, terms=terms, pretrained=pretrained,
+                     pretrained_modules=modules + (["heads"] if warm_start_head else []),
+                     freeze=["heads"] if setting.freeze_prototypes and warm_start_head else [])
+
+
+def _train(setting: Setting, epochs: int, batch_size: int, lr: float, schedule: ScheduleConfig) -> TrainConfig:
+    return TrainConfig(seed=setting.seed, epochs=epochs, batch_size=batch_size, num_workers=setting.num_workers,
+                       optimizer=OptimizerConfig(lr=lr, momentum=setting.momentum, weight_decay=setting.weight_decay),
+                       schedule=schedule)
+
+
+def method_config(name: str, method: Method, setting: Setting, data_root: str | Path,
+                  features: str | Path | None = None) -> ExperimentConfig:
+    """The ExperimentConfig that trains ``method`` in ``setting`` on ``<data_root>/<setting.folder>``; with
+    ``setting.train_from``, on the prefix maps of that set in the ``features`` file (:func:`training_features`)."""
+    augmented = method.augmentation is not None
+    terms = total_loss_terms(method.distance, method.p, method.lam) if augmented else [TermSpec("cls", "classification", 1.0)]
+    if setting.train_from is not None:
+        if features is None:
+            raise ValueError(f"setting.train_from={setting.train_from!r} trains on prefix maps: pass their features file")
+        data = DataSpec("feature_pairs", {"path": str(features), **(lr_pairs_kwargs(method.augmentation) if augmented else {})})
+    elif augmented:
+        data = DataSpec("lr_pairs", {**_source(setting, data_root), "keep_in_memory": setting.keep_in_memory,
+                                     **lr_pairs_kwargs(method.augmentation)})
+    else:
+        source = _source(setting, data_root)
         base = source.pop("dataset")
         data = DataSpec("in_memory", {"dataset": base, **source}) if setting.keep_in_memory else DataSpec(base, source)
-        terms, flipped = [TermSpec("cls", "classification", 1.0)], ["image"]
-    else:
-        data = DataSpec("lr_pairs", {**source, "keep_in_memory": setting.keep_in_memory,
-                                     **lr_pairs_kwargs(method.augmentation)})
-        terms, flipped = total_loss_terms(method.distance, method.p, method.lam), ["hr", "lr"]
-    if setting.flip > 0:
-        data.transforms.append(TransformSpec("hflip", {"p": setting.flip, "keys": flipped}))
-    if setting.schedule == "multistep":
-        schedule = ScheduleConfig(name="multistep", milestones=list(setting.milestones))
-    elif setting.schedule == "poly":
-        schedule = ScheduleConfig(name="poly", power=2.0)
-    else:
-        raise ValueError(f"schedule {setting.schedule!r} is not valid; expected 'multistep' or 'poly'")
+    if setting.flip > 0 and setting.train_from is None:
+        data.transforms.append(TransformSpec("hflip", {"p": setting.flip, "keys": ["hr", "lr"] if augmented else ["image"]}))
     return ExperimentConfig(
         name=name,
-        train=TrainConfig(
-            seed=setting.seed, epochs=setting.epochs, batch_size=setting.batch_size, num_workers=setting.num_workers,
-            optimizer=OptimizerConfig(lr=setting.lr, momentum=setting.momentum, weight_decay=setting.weight_decay),
-            schedule=schedule,
-        ),
-        model=ModelSpec(
-            backbone=setting.backbone,
-            backbone_kwargs={**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size},
-            heads={"main": HeadSpec("cosface", "main", dict(setting.head_kwargs))},
-            terms=terms,
-            pretrained=setting.pretrained,
-            pretrained_modules=["backbone", "heads"] if setting.warm_start_head else ["backbone"],
-        ),
+        train=_train(setting, setting.epochs, setting.batch_size, setting.lr, _schedule(setting)),
+        model=_model(setting, {"main": HeadSpec("cosface", "main", dict(setting.head_kwargs))}, terms,
+                     setting.pretrained, setting.warm_start_head),
         data={"main": data},
     )
+
+
+FEATURES_NAME = "c3-features"  # the chapter's prefix-map files: results/c3-features-<hash>/
+
+
+def training_sizes(methods: dict[str, Method]) -> list[int]:
+    """Every LR size some method draws (the sizes :func:`training_features` must hold)."""
+    sizes = {s for m in methods.values() if m.augmentation is not None for s in resolution_augmentation(m.augmentation).sizes}
+    return sorted(sizes)
+
+
+def training_features(setting: Setting, prefix: nn.Module, data_root: str | Path, results_root: str | Path,
+                      sizes: Sequence[int]) -> Path:
+    """The features file of the setting's HR training set through ``prefix`` (the frozen start of the
+    pre-trained backbone up to ``setting.train_from``) at the HR size and each of ``sizes``."""
+    if setting.pretrained is None or setting.train_from is None:
+        raise ValueError("training features need a setting that fine-tunes a pre-trained run's tail (pretrained, train_from)")
+    identity = {"run": Path(setting.pretrained).name, "start": setting.train_from}
+    return features_file(prefix, identity, _source(setting, data_root), sizes, results_root, FEATURES_NAME)
+
+
+Embed = Callable[[Sequence[FaceRecord], "int | None"], np.ndarray]
+"""``(records, size) -> (N, D)`` unit embeddings of the faces at ``size`` px (None: as stored)."""
+
+
+def embedder(backbone: nn.Module, bank: FeatureBank | None = None, batch_size: int = 256) -> Embed:
+    """How a trained model embeds faces: a whole backbone reads the images (:func:`embed_at`), a tail
+    (:class:`lrfr.models.tail.BackboneTail`) the prefix maps of ``bank``."""
+    if isinstance(backbone, BackboneTail):
+        if bank is None:
+            raise ValueError("a backbone tail embeds prefix maps: pass the FeatureBank of its prefix")
+        return partial(bank.embed, backbone)
+    return partial(embed_at, backbone, batch_size=batch_size)
+
+
+def whole_model(objective: nn.Module, pretrained: Backbone | None) -> nn.Module:
+    """The trained ``objective`` with its whole network: a tail is put back on the ``pretrained`` backbone
+    it was cut from (Fig. 3b's gradient norm is over all parameters); a whole backbone is returned as is."""
+    if not isinstance(objective.backbone, BackboneTail):
+        return objective
+    if pretrained is None:
+        raise ValueError("the model is a backbone tail: pass the pre-trained backbone it was cut from")
+    whole = nn.Module()
+    whole.backbone, whole.heads = with_tail(pretrained, objective.backbone), objective.heads
+    return whole.eval()
+
+
+def term_gradient_norms(run: RunFolder, objective: nn.Module, count: int, seed: int = 0) -> dict[str, float]:
+    """How hard each weighted term of Eq. 8 pulls on the trained parameters of the backbone: the L2 norm
+    of each term's gradient (:func:`lrfr.protocols.gradient_norm.gradient_norm_by_term`) on the first
+    ``count`` items of the run's own training stream (its augmentation drawn with ``seed``)."""
+    from lrfr.training.experiment import build_datasets
+    from lrfr.training.config import ExperimentConfig
+
+    torch.manual_seed(seed)
+    stream = build_datasets(ExperimentConfig.from_dict(run.config))["main"]
+    items = next(iter(DataLoader(stream, batch_size=min(count, len(stream)))))
+    return gradient_norm_by_term(objective, {f"main.{key}": value for key, value in items.items()})
+
+
+def term_norms_table(norms: dict[str, dict[str, float]]) -> str:
+    """A markdown table of :func:`term_gradient_norms` by model (rows) and term (columns)."""
+    terms = sorted({term for values in norms.values() for term in values})
+    lines = ["| model | " + " | ".join(terms) + " |", "|---|" + "---:|" * len(terms)]
+    lines += [f"| {row} | " + " | ".join(f"{values[t]:.3g}" if t in values else "–" for t in terms) + " |" for row, values in norms.items()]
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -301,11 +406,11 @@ class RankOutcomes:
         return float(self.hits.mean())
 
 
-def scface_rank1(backbone: nn.Module, scface: SCFaceSet, batch_size: int = 256) -> dict[str, RankOutcomes]:
+def scface_rank1(embed: Embed, scface: SCFaceSet) -> dict[str, RankOutcomes]:
     """SCface without fine-tuning (Table 1 "w/o FT", Table 4): each distance's probes (all cameras) against
-    the HR mugshots, rank-1 per probe; keys ``d1``, ``d2``, ``d3``."""
-    gallery = embed_at(backbone, scface.mugshots, batch_size=batch_size)
-    probes = embed_at(backbone, scface.probes, batch_size=batch_size)
+    the HR mugshots, rank-1 per probe; keys ``d1``, ``d2``, ``d3``. ``embed``: see :func:`embedder`."""
+    gallery = embed(scface.mugshots, None)
+    probes = embed(scface.probes, None)
     labels = np.array([r.label for r in scface.probes], dtype=np.int64)
     distances = np.array([r.metadata["distance"] for r in scface.probes])
     outcomes = {}
@@ -383,17 +488,17 @@ class RowEvaluation:
     lfw_embeddings: dict[int, np.ndarray]
 
 
-def evaluate_row(backbone: nn.Module, tests: TestSets, lr_sizes: Sequence[int] = (), batch_size: int = 256) -> RowEvaluation:
-    """Embed and score ``tests`` with ``backbone``; the LFW faces also at each of ``lr_sizes`` (see RowEvaluation)."""
-    lfw = {HR_SIZE: embed_at(backbone, tests.lfw.records, batch_size=batch_size)}
+def evaluate_row(embed: Embed, tests: TestSets, lr_sizes: Sequence[int] = ()) -> RowEvaluation:
+    """Embed (:func:`embedder`) and score ``tests``; the LFW faces also at each of ``lr_sizes`` (see RowEvaluation)."""
+    lfw = {HR_SIZE: embed(tests.lfw.records, None)}
     for size in sorted(set(lr_sizes) - {HR_SIZE}):
-        lfw[size] = embed_at(backbone, tests.lfw.records, size, batch_size)
+        lfw[size] = embed(tests.lfw.records, size)
     error_sizes = [size for size in ERROR_SIZES if size in lfw]
     errors, dim_errors = hr_lr_errors(lfw[HR_SIZE], [lfw[s] for s in error_sizes]) if error_sizes else (None, None)
     return RowEvaluation(
         lfw=pair_outcomes(tests.lfw, lfw[HR_SIZE]),
-        xqlfw=pair_outcomes(tests.xqlfw, embed_at(backbone, tests.xqlfw.records, batch_size=batch_size)),
-        scface=scface_rank1(backbone, tests.scface, batch_size),
+        xqlfw=pair_outcomes(tests.xqlfw, embed(tests.xqlfw.records, None)),
+        scface=scface_rank1(embed, tests.scface),
         lfw_at={size: pair_outcomes(tests.lfw, lfw[HR_SIZE], lfw[size]) for size in lfw},
         errors=errors, dim_errors=dim_errors, lfw_embeddings=lfw,
     )
@@ -667,21 +772,29 @@ def scface_subjects(scface: SCFaceSet) -> tuple[list[str], SCFaceSet]:
 
 
 def finetune_config(name: str, start: str | Path, setting: Setting, data: DataSpec, plan: FineTune) -> ExperimentConfig:
-    """Fine-tune the backbone of the run folder ``start`` on ``data`` (see :class:`FineTune`), flipped."""
-    data = DataSpec(data.name, dict(data.kwargs), [TransformSpec("hflip", {"p": setting.flip, "keys": ["image"]})])
+    """Fine-tune the backbone (with ``setting.train_from``, the tail) of the run folder ``start`` on ``data``
+    (see :class:`FineTune`; images flipped, prefix maps not) with a fresh CosFace head."""
+    transforms = [TransformSpec("hflip", {"p": setting.flip, "keys": ["image"]})] if setting.train_from is None and setting.flip > 0 else []
+    unfrozen = replace(setting, freeze_prototypes=False)
     return ExperimentConfig(
         name=name,
-        train=TrainConfig(seed=setting.seed, epochs=plan.epochs, batch_size=plan.batch_size, num_workers=setting.num_workers,
-                          optimizer=OptimizerConfig(lr=plan.lr, momentum=setting.momentum, weight_decay=setting.weight_decay),
-                          schedule=ScheduleConfig(name="poly", power=2.0)),
-        model=ModelSpec(
-            backbone=setting.backbone,
-            backbone_kwargs={**setting.backbone_kwargs, "input_size": setting.input_size, "embedding_size": setting.embedding_size},
-            heads={"main": HeadSpec("cosface", "main", dict(COSFACE))},
-            terms=[TermSpec("cls", "classification", 1.0)], pretrained=str(start), pretrained_modules=["backbone"],
-        ),
-        data={"main": data},
+        train=_train(setting, plan.epochs, plan.batch_size, plan.lr, ScheduleConfig(name="poly", power=2.0)),
+        model=_model(unfrozen, {"main": HeadSpec("cosface", "main", dict(COSFACE))}, [TermSpec("cls", "classification", 1.0)],
+                     str(start), warm_start_head=False),
+        data={"main": DataSpec(data.name, dict(data.kwargs), transforms)},
     )
+
+
+def finetune_data(data: DataSpec, setting: Setting, bank: FeatureBank | None, results_root: str | Path) -> DataSpec:
+    """``data`` (an ``in_memory`` stream of images) as the stream a fine-tuning of ``setting`` reads: the
+    images themselves, or with ``setting.train_from`` the prefix maps of its faces (``bank.prefix``)."""
+    if setting.train_from is None:
+        return data
+    if bank is None or setting.pretrained is None:
+        raise ValueError("fine-tuning a tail reads prefix maps: pass the FeatureBank of the pre-trained run's prefix")
+    identity = {"run": Path(setting.pretrained).name, "start": setting.train_from}
+    return DataSpec("feature_pairs", {"path": str(features_file(bank.prefix, identity, dict(data.kwargs), (), results_root,
+                                                                FEATURES_NAME))})
 
 
 def scface_data(data_root: str | Path, subjects: Sequence[str], input_size: int) -> DataSpec:
@@ -715,30 +828,37 @@ FINETUNED_ROWS = {"Baseline": ("Baseline (w/o FT)", "Baseline (fine-tuned)", "Co
 TinyFace after fine-tuning (Table 2; the paper's CosFace (ResNet-34) row is its HR baseline)."""
 
 
-def finetuned_rows(runs: dict[str, RunFolder], backbones: dict[str, nn.Module], setting: Setting, data_root: str | Path,
-                   results_root: str | Path, tests: TestSets, plan: FineTune
+def finetuned_rows(runs: dict[str, RunFolder], embeds: dict[str, Embed], setting: Setting, data_root: str | Path,
+                   results_root: str | Path, tests: TestSets, plan: FineTune, bank: FeatureBank | None = None
                    ) -> tuple[dict[str, dict[tuple[str, str], stats.Statistic]], dict[str, np.ndarray]]:
-    """Fine-tune each model of :data:`FINETUNED_ROWS` (``runs`` / ``backbones`` by row) on SCface's
-    fine-tuning subjects and on TinyFace's training set, and score them: SCface rank-1 on the other
-    subjects before and after, TinyFace rank-1/5/10/20 (probes in the gallery with its distractors).
-    Returns each table row's statistics and the bootstrap units of the two test sets."""
+    """Fine-tune each model of :data:`FINETUNED_ROWS` (``runs`` / ``embeds`` by row, :func:`embedder`;
+    ``bank``: the prefix maps of a setting with ``train_from``) on SCface's fine-tuning subjects and on
+    TinyFace's training set, and score them: SCface rank-1 on the other subjects before and after,
+    TinyFace rank-1/5/10/20 (probes in the gallery with its distractors). Returns each table row's
+    statistics and the bootstrap units of the two test sets."""
     from lrfr.data.loaders import load_tinyface_test
-    from lrfr.experiments.cheng2018 import embed_test
+    from lrfr.experiments.cheng2018 import EmbeddedTest
     from lrfr.experiments.workflow import cached_run
 
     subjects, scface_test = scface_subjects(tests.scface)
     tinyface = load_tinyface_test(Path(data_root) / "tinyface")
+    tiny_records = (*tinyface.probe, *tinyface.gallery, *tinyface.distractors)
+    tiny_split = np.array(["probe"] * len(tinyface.probe) + ["gallery"] * len(tinyface.gallery) + ["distractor"] * len(tinyface.distractors))
+    tiny_labels = np.array([record.label for record in tiny_records], dtype=np.int64)
+    streams = {kind: finetune_data(data, setting, bank, results_root) for kind, data in
+               (("scface", scface_data(data_root, subjects, setting.input_size)), ("tinyface", tinyface_data(data_root, setting.input_size)))}
     statistics: dict[str, dict[tuple[str, str], stats.Statistic]] = {}
     units: dict[str, np.ndarray] = {}
     for row, (before, after, tiny) in FINETUNED_ROWS.items():
         start = runs[row].path
-        scface_config = finetune_config(run_name(f"{row} scface ft"), start, setting, scface_data(data_root, subjects, setting.input_size), plan)
-        tiny_config = finetune_config(run_name(f"{row} tinyface ft"), start, setting, tinyface_data(data_root, setting.input_size), plan)
-        scface_model, tiny_model = cached_run(scface_config, results_root)[1], cached_run(tiny_config, results_root)[1]
-        outcomes = {"before": scface_rank1(backbones[row], scface_test), "after": scface_rank1(scface_model.backbone, scface_test)}
+        tuned = {kind: cached_run(finetune_config(run_name(f"{row} {kind} ft"), start, setting, stream, plan), results_root)[1]
+                 for kind, stream in streams.items()}
+        outcomes = {"before": scface_rank1(embeds[row], scface_test),
+                    "after": scface_rank1(embedder(tuned["scface"].backbone, bank), scface_test)}
         statistics[before] = scface_statistics(outcomes["before"])
         statistics[after] = scface_statistics(outcomes["after"])
-        found = embed_test(tiny_model.backbone, tinyface, setting.input_size, desc=f"TinyFace {row}").identification()
+        embeddings = embedder(tuned["tinyface"].backbone, bank)(tiny_records, None)
+        found = EmbeddedTest(tiny_records, tiny_split, tiny_labels, embeddings).identification()
         statistics.setdefault(tiny, {}).update(tinyface_statistics(found))
         units = {"SCface test": np.concatenate([outcomes["after"][d].units for d in sorted(outcomes["after"])]),
                  "TinyFace": found.probe_labels}

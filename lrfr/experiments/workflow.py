@@ -118,6 +118,20 @@ def load_model(path: str | Path, config: ExperimentConfig | None = None) -> Obje
     return objective.eval()
 
 
+def whole_backbone(path: str | Path) -> torch.nn.Module:
+    """The backbone of the run folder at ``path`` as it reads images: a trained tail (:mod:`lrfr.models.tail`)
+    is put back on the whole backbone of the run it was fine-tuned from (``model.pretrained``, recursively)."""
+    from lrfr.models.tail import BackboneTail, with_tail
+
+    backbone = load_model(path).backbone
+    if isinstance(backbone, BackboneTail):
+        source = RunFolder.open(path).config["model"].get("pretrained")
+        if not source:
+            raise ValueError(f"run {path} trained a backbone tail but names no pretrained run to put it back on")
+        backbone = with_tail(whole_backbone(source), backbone)
+    return backbone.eval()
+
+
 CLASS_WEIGHTS = ("weight", "classifier.weight")  # (classes, D): cosine heads' prototypes, softmax heads' linear layer
 
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from lrfr.models import (  # noqa: F401  (registers the backbones)
-    adaface_ir, deepid2, dlib_resnet, iresnet, mobilefacenet, quick, resnet, vgg,
+    adaface_ir, deepid2, dlib_resnet, iresnet, mobilefacenet, quick, resnet, tail, vgg,
 )
 from lrfr.models.base import BACKBONES, Backbone, BackboneOutput
 from lrfr.models.perceptibility import AttentionOutput, PerceptibilityAttention, PerceptibilityRegression
+
+
+def image_backbones() -> list[str]:
+    """The registered backbones that read images: all but ``"tail"`` (:mod:`lrfr.models.tail`, which reads
+    the feature maps of a frozen backbone prefix)."""
+    return [name for name in BACKBONES.names() if name != "tail"]
 
 
 def build_backbone(name: str, **kwargs: Any) -> Backbone:
@@ -18,5 +24,5 @@ def build_backbone(name: str, **kwargs: Any) -> Backbone:
 
 __all__ = [
     "BACKBONES", "AttentionOutput", "Backbone", "BackboneOutput", "PerceptibilityAttention",
-    "PerceptibilityRegression", "build_backbone",
+    "PerceptibilityRegression", "build_backbone", "image_backbones",
 ]

@@ -76,11 +76,15 @@ def _reduce(scores: Tensor, fusion: str, dim: int) -> Tensor:
     return scores.amax(dim=dim) if fusion == "S_max" else scores.sum(dim=dim)
 
 
-def fused_scores(probe: np.ndarray | Tensor, gallery: np.ndarray | Tensor, fusion: Fusion, chunk: int = 64) -> np.ndarray:
+BLOCK_SCORES = 2**26  # scores held at once by fused_scores (256 MB of float32)
+
+
+def fused_scores(probe: np.ndarray | Tensor, gallery: np.ndarray | Tensor, fusion: Fusion, chunk: int | None = None) -> np.ndarray:
     """The ``(P, G)`` similarity of every probe with every gallery image under ``fusion``.
 
     ``probe`` (P, S, H_p, D) and ``gallery`` (G, S', H_g, D) templates; probes are processed ``chunk`` at a
-    time (memory: chunk x G x S H_p x S' H_g scores). Template fusions are applied once per side.
+    time (memory: chunk x G x S H_p x S' H_g scores; default: as many as fit in :data:`BLOCK_SCORES`).
+    Template fusions are applied once per side.
     """
     probe_t, gallery_t = torch.as_tensor(probe, dtype=torch.float32), torch.as_tensor(gallery, dtype=torch.float32)
     for name, t in (("probe", probe_t), ("gallery", gallery_t)):
@@ -90,6 +94,7 @@ def fused_scores(probe: np.ndarray | Tensor, gallery: np.ndarray | Tensor, fusio
         raise ValueError(f"T_concat needs the same scales on both sides, got {probe_t.shape[1]} and {gallery_t.shape[1]}")
     probe_f = centred_unit(fuse_templates(probe_t, fusion.probe))  # (P, Kp, D')
     gallery_f = centred_unit(fuse_templates(gallery_t, fusion.gallery))  # (G, Kg, D')
+    chunk = chunk or max(1, BLOCK_SCORES // max(1, len(gallery_f) * probe_f.shape[1] * gallery_f.shape[1]))
     out = []
     for start in range(0, len(probe_f), chunk):
         block = torch.einsum("pid,gjd->pgij", probe_f[start:start + chunk], gallery_f)  # (p, G, Kp, Kg)

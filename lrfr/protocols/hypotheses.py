@@ -53,7 +53,7 @@ def read_face(record: FaceRecord) -> Tensor:
 
 
 class ProbeHypotheses(Dataset):
-    """``(probe, sigma)`` items: ``{"image": blurred LR probe, "label", "probe", "sigma"}``, probe-major."""
+    """``(probe, sigma)`` items: ``{"image": blurred LR probe, "label", "probe", "sigma", "index"}``, probe-major."""
 
     def __init__(self, records: Sequence[FaceRecord], sigmas: Sequence[float]) -> None:
         if not records or not sigmas or min(sigmas) < 0:
@@ -72,7 +72,7 @@ class ProbeHypotheses(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         probe, level = divmod(index, len(self.sigmas))
         return {"image": blur(self.images[probe], self.sigmas[level]), "label": torch.tensor(self.records[probe].label),
-                "probe": torch.tensor(probe), "sigma": torch.tensor(level)}
+                "probe": torch.tensor(probe), "sigma": torch.tensor(level), "index": torch.tensor(index)}
 
 
 class GalleryHypotheses(Dataset):
@@ -97,7 +97,8 @@ class GalleryHypotheses(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         gallery, chain = divmod(index, len(self.chains))
-        return {"image": self.image(gallery, chain), "label": torch.tensor(self.records[gallery].label)}
+        return {"image": self.image(gallery, chain), "label": torch.tensor(self.records[gallery].label),
+                "index": torch.tensor(index)}
 
 
 def size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
@@ -112,50 +113,35 @@ def _collate(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 
-def _embed_batches(embedder: Embedder, loader: DataLoader, count: int, sr: nn.Module | None, desc: str,
-                   progress: bool) -> np.ndarray:
-    """Embeddings of every item of ``loader`` (its batches carry "image" and their item ``indices``)."""
-    out = np.zeros((0, 0), dtype=np.float32)
+def _embed_batches(embedder: Embedder, loader: DataLoader, sr: nn.Module | None, desc: str, progress: bool) -> np.ndarray:
+    """Unit embeddings of every item of ``loader``, in item order (batches carry "image" and "index"); the
+    images are super-resolved by ``sr`` first (on the embedder's device) when given."""
+    indices, units = [], []
     with eval_mode(*([sr] if sr is not None else [])), torch.inference_mode():
-        for batch, indices in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+        for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
             images = batch["image"].to(embedder.device)
             if sr is not None:
                 images = sr(images).clamp(-1, 1)
-            unit, _ = embedder.embed(images)
-            if not out.size:
-                out = np.zeros((count, unit.shape[1]), dtype=np.float32)
-            out[indices] = unit.cpu().numpy()
+            units.append(embedder.embed(images)[0].cpu().numpy())
+            indices.append(batch["index"].numpy())
+    order = np.concatenate(indices)
+    out = np.empty((len(order), units[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(units)
     return out
-
-
-class _Indexed(Dataset):
-    def __init__(self, base: Dataset) -> None:
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int]:
-        return self.base[index], index
-
-
-def _indexed_collate(items: list[tuple[dict[str, Tensor], int]]) -> tuple[dict[str, Tensor], np.ndarray]:
-    return _collate([item for item, _ in items]), np.array([index for _, index in items])
 
 
 def probe_templates(model: Embedder | nn.Module, probes: ProbeHypotheses, sr: nn.Module | None = None, *,
                     batch_size: int = 128, num_workers: int = 0, progress: bool = True, desc: str = "probe hypotheses") -> np.ndarray:
     """``(P, len(sigmas), D)`` unit templates of every probe hypothesis: blurred, super-resolved by ``sr``
     (None: the LR image as is; the embedder resizes it), embedded."""
-    loader = DataLoader(_Indexed(probes), batch_sampler=size_batches(probes.sizes, batch_size),
-                        collate_fn=_indexed_collate, num_workers=num_workers)
-    flat = _embed_batches(as_embedder(model), loader, len(probes), sr, desc, progress)
+    loader = DataLoader(probes, batch_sampler=size_batches(probes.sizes, batch_size), collate_fn=_collate, num_workers=num_workers)
+    flat = _embed_batches(as_embedder(model), loader, sr, desc, progress)
     return flat.reshape(len(probes.records), len(probes.sigmas), -1)
 
 
 def gallery_templates(model: Embedder | nn.Module, gallery: GalleryHypotheses, *, batch_size: int = 128,
                       num_workers: int = 0, progress: bool = True, desc: str = "gallery hypotheses") -> np.ndarray:
     """``(G, len(chains), D)`` unit templates of every degraded, resolution-matched gallery hypothesis."""
-    loader = DataLoader(_Indexed(gallery), batch_size=batch_size, collate_fn=_indexed_collate, num_workers=num_workers)
-    flat = _embed_batches(as_embedder(model), loader, len(gallery), None, desc, progress)
+    loader = DataLoader(gallery, batch_size=batch_size, collate_fn=_collate, num_workers=num_workers)
+    flat = _embed_batches(as_embedder(model), loader, None, desc, progress)
     return flat.reshape(len(gallery.records), len(gallery.chains), -1)

@@ -152,9 +152,9 @@ def build_embedder(model: str | Path, weights: str | Path | None = None, flip_fu
         return family_embedder(entry.family, entry.architecture, weights, flip_fusion)  # type: ignore[arg-type]
     path = Path(model)
     if path.is_dir():
-        from lrfr.experiments.workflow import load_model
+        from lrfr.experiments.workflow import whole_backbone
 
-        return BackboneEmbedder(load_model(path).backbone, flip_fusion=bool(flip_fusion))
+        return BackboneEmbedder(whole_backbone(path), flip_fusion=bool(flip_fusion))
     if path.suffix == ".dat":
         return family_embedder(DLIB_FAMILY, "dlib_resnet", path, flip_fusion)
     if path.is_file():

@@ -10,12 +10,18 @@ at x2/x4/x8.
 
 Choice: no mean-shift layer (EDSR subtracts the DIV2K RGB mean; lrfr images are already centred in
 [-1, 1]).
+
+Option ``bicubic_skip`` (Grm et al. call theirs "a variant of the EDSR" without details): the network
+predicts a residual added to the bicubic interpolation of its input (the global residual of VDSR), with
+the tail's last convolution zero-initialised, so an untrained network is bicubic interpolation and a short
+training (the book's quick mode) can only start from there.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
+from lrfr.data.degrade import resize
 from lrfr.models.base import Size
 from lrfr.models.sr.base import SR_NETWORKS, SRNetwork, check_positive, conv3x3
 
@@ -53,13 +59,18 @@ class ResidualBlock(nn.Module):
 class EDSR(SRNetwork):
     """head -> ``blocks`` residual blocks + conv (long skip) -> upsampler (x ``scale``) -> tail."""
 
-    def __init__(self, *, scale: int = 4, blocks: int = 16, channels: int = 64, res_scale: float = 1.0) -> None:
+    def __init__(self, *, scale: int = 4, blocks: int = 16, channels: int = 64, res_scale: float = 1.0,
+                 bicubic_skip: bool = False) -> None:
         super().__init__()
         check_positive(scale=scale, blocks=blocks, channels=channels)
         self.scale = scale
         self.head = conv3x3(3, channels)
         self.body = nn.Sequential(*(ResidualBlock(channels, res_scale) for _ in range(blocks)), conv3x3(channels, channels))
         self.tail = nn.Sequential(upsampler(channels, scale), conv3x3(channels, 3))
+        self.bicubic_skip = bicubic_skip
+        if bicubic_skip:
+            nn.init.zeros_(self.tail[-1].weight)
+            nn.init.zeros_(self.tail[-1].bias)
 
     def output_size(self, input_size: Size) -> Size:
         return (input_size[0] * self.scale, input_size[1] * self.scale)
@@ -67,4 +78,5 @@ class EDSR(SRNetwork):
     def forward(self, images: Tensor) -> Tensor:
         self._check(images)
         features = self.head(images)
-        return self.tail(features + self.body(features))
+        restored = self.tail(features + self.body(features))
+        return resize(images, tuple(restored.shape[-2:])) + restored if self.bicubic_skip else restored
