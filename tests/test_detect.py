@@ -8,6 +8,7 @@ random weights.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,6 +240,47 @@ def test_align_dataset_falls_back_to_centre_crop(tmp_path):
     assert "1 no face found, centre crop written instead:\n  A/A_0001.jpg" in report.summary()
     assert Image.open(tmp_path / "out" / "A" / "A_0001.jpg").size == (112, 112)
     assert (tmp_path / "out" / "pairs.txt").read_text() == "1 1\n"
+
+
+def test_box_crop_enlarges_the_box_about_its_centre_at_native_resolution():
+    image = np.arange(20 * 20 * 3, dtype=np.uint8).reshape(20, 20, 3)
+    box = np.array([6.0, 4.0, 10.0, 12.0])  # 4 wide, 8 high, centre (8, 8)
+    np.testing.assert_array_equal(detect.box_crop(image, box), image[4:12, 6:10])
+    # x1.5: 6 x 12 about (8, 8) -> x 5..11, y 2..14 (Grm et al.'s crops are not squared)
+    np.testing.assert_array_equal(detect.box_crop(image, box, 1.5), image[2:14, 5:11])
+    corner = detect.box_crop(image, np.array([-2.0, -2.0, 2.0, 2.0]))  # zero where the box leaves the image
+    assert corner.shape == (4, 4, 3) and not corner[:2].any() and not corner[:, :2].any()
+    np.testing.assert_array_equal(corner[2:, 2:], image[:2, :2])
+
+
+def test_crop_dataset_writes_enlarged_boxes_and_lists_faceless_images(tmp_path):
+    class OneBigImageFace:
+        def detect(self, image):
+            return FixedDetector().detect(image) if image.shape[0] > 20 else []
+
+    (tmp_path / "raw" / "cam1").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "raw" / "cam1" / "a.png")
+    Image.fromarray(big[:10, :10]).save(tmp_path / "raw" / "cam1" / "b.png")
+    report = detect.crop_dataset(tmp_path / "raw", tmp_path / "out", OneBigImageFace(), 1.3)
+    assert (report.aligned, report.no_face, report.size) == (["cam1/a.png"], ["cam1/b.png"], None)
+    # the 10x10 box at (5, 4) enlarged 1.3 times about (10, 9): x 3.5..16.5, y 2.5..15.5, rounded half to even
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "cam1" / "a.png")), big[2:16, 4:16])
+    assert not (tmp_path / "out" / "cam1" / "b.png").exists()
+    assert "at native resolution" in report.summary() and "1 no face found, left out" in report.summary()
+
+
+def test_crop_scale_is_checked_when_parsed():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    detect.add_crop_arguments(parser)
+    assert parser.parse_args(["--crop-scale", "1.3"]).crop_scale == 1.3
+    assert detect.crop_prepared("scface", Path("nowhere"), parser.parse_args([])) is None
+    for bad in ("0.8", "x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--crop-scale", bad])
 
 
 def test_align_prepared_writes_a_checked_copy(tmp_path, monkeypatch):

@@ -136,14 +136,15 @@ class AlignmentReport:
     """What :func:`align_folder` did, file by file (paths relative to the source folder)."""
 
     template: str
-    size: int
+    size: int | None  # None: crops at native resolution
     aligned: list[str] = field(default_factory=list)
     centre_crop: list[str] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
 
     def summary(self, shown: int = 20) -> str:
         """A few lines for the terminal: the counts, and the files without a detected face."""
-        lines = [f"{len(self.aligned)} faces aligned to the {self.template} template at {self.size} px"]
+        at = "native resolution" if self.size is None else f"{self.size} px"
+        lines = [f"{len(self.aligned)} faces aligned to the {self.template} template at {at}"]
         for files, what in ((self.centre_crop, "no face found, centre crop written instead"),
                             (self.no_face, "no face found, left out")):  # fmt: skip
             if files:
@@ -157,7 +158,7 @@ REPORT_FILE = "alignment.json"
 
 
 def align_folder(
-    src: Path, dst: Path, align: Aligner, fallback: Aligner | None = None, template: str = "arcface", size: int = TEMPLATE_SIZE
+    src: Path, dst: Path, align: Aligner, fallback: Aligner | None = None, template: str = "arcface", size: int | None = TEMPLATE_SIZE
 ) -> AlignmentReport:
     """Align every image under ``src`` into the same relative path under ``dst``; report what was done.
 

@@ -30,7 +30,15 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lrfr.data.align import IMAGE_EXTENSIONS, TEMPLATE_SIZE, AlignmentReport, align_folder, centre_crop, landmark_aligner
+from lrfr.data.align import (
+    IMAGE_EXTENSIONS,
+    TEMPLATE_SIZE,
+    Aligner,
+    AlignmentReport,
+    align_folder,
+    centre_crop,
+    landmark_aligner,
+)
 from lrfr.data.base import read_image
 from lrfr.data.fetch.catalogue import LOADER_CHECKS
 from lrfr.io import atomic_folder
@@ -203,17 +211,20 @@ def proposals(prob: Tensor, offsets: Tensor, scale: float, threshold: float) -> 
     return torch.cat([boxes, offsets[:, rows, cols].T], dim=1), prob[rows, cols]
 
 
+def window(image: Tensor, x1: int, y1: int, x2: int, y2: int) -> Tensor:
+    """The ``(3, y2 - y1, x2 - x1)`` window of a ``(3, H, W)`` image at integer corners, zero outside it."""
+    _, height, width = image.shape
+    x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+    patch = image.new_zeros(3, y2 - y1, x2 - x1)
+    sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
+    if sx2 > sx1 and sy2 > sy1:
+        patch[:, sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = image[:, sy1:sy2, sx1:sx2]
+    return patch
+
+
 def crops(image: Tensor, boxes: Tensor, size: int) -> Tensor:
     """``(K, 3, size, size)`` crops of a ``(3, H, W)`` image at integer-rounded ``boxes``, zero outside it."""
-    _, height, width = image.shape
-    out = []
-    for x1, y1, x2, y2 in boxes.round().long().tolist():
-        x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
-        patch = image.new_zeros(3, y2 - y1, x2 - x1)
-        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
-        if sx2 > sx1 and sy2 > sy1:
-            patch[:, sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = image[:, sy1:sy2, sx1:sx2]
-        out.append(F.interpolate(patch[None], size=(size, size), mode="area"))
+    out = [F.interpolate(window(image, *box)[None], size=(size, size), mode="area") for box in boxes.round().long().tolist()]
     return torch.cat(out) if out else image.new_zeros(0, 3, size, size)
 
 
@@ -301,12 +312,28 @@ class MTCNN:
         return faces[0].landmarks if faces else None
 
 
+def box_crop(image: np.ndarray, box: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The pixels of ``box`` (x1, y1, x2, y2) enlarged ``scale`` times about its centre, at native
+    resolution (zero outside the image), ``(h, w, 3)`` uint8."""
+    box = np.asarray(box, np.float64)
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * scale / 2
+    corners = np.round(np.concatenate([centre - half, centre + half])).astype(int).tolist()
+    return window(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), *corners).permute(1, 2, 0).numpy()
+
+
 def face_crop(image: np.ndarray, face: Face) -> np.ndarray:
     """The square around ``face``'s box at native resolution (zero outside the image), ``(s, s, 3)`` uint8."""
-    box = square(torch.from_numpy(face.box)[None].float())
-    side = max(int(round(float(box[0, 2] - box[0, 0]))), 1)
-    pixels = torch.tensor(image).permute(2, 0, 1).float()
-    return crops(pixels, box, side)[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    return box_crop(image, square(torch.from_numpy(face.box)[None].double())[0].numpy())
+
+
+def box_cropper(detector: MTCNN, scale: float) -> Aligner:
+    """The most confident face's detector box enlarged ``scale`` times, at native resolution (None: no face)."""
+
+    def crop(image: np.ndarray) -> np.ndarray | None:
+        faces = detector.detect(image)
+        return box_crop(image, faces[0].box, scale) if faces else None
+
+    return crop
 
 
 def extract_faces(sources: Mapping[str, Path], dst: Path, detector: MTCNN, every: int = 1, limit: int | None = None) -> int:
@@ -357,6 +384,20 @@ def add_align_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face-size", type=float, default=20.0, help="smallest face the detector searches, pixels")
 
 
+def crop_dataset(src: Path, dst: Path, detector: MTCNN, scale: float) -> AlignmentReport:
+    """Every image under ``src`` as its most confident face's box enlarged ``scale`` times, at native
+    resolution, into ``dst`` (atomic; other files copied; an image without a face is left out and listed)."""
+    return align_folder(src, dst, box_cropper(detector, scale), template=f"MTCNN box x{scale:g}", size=None)
+
+
+def detector_of(args: argparse.Namespace) -> MTCNN:
+    """The MTCNN of a data script's ``--weights``/``--min-face-size``; a missing detector exits with the install instructions."""
+    try:
+        return MTCNN(load_nets(args.weights), min_face_size=args.min_face_size)
+    except DetectorUnavailable as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def align_prepared(dataset: str, root: Path, args: argparse.Namespace) -> Path | None:
     """With ``args.align``, write ``<root>_112`` aligned by MTCNN and check it with ``dataset``'s loader.
 
@@ -364,12 +405,38 @@ def align_prepared(dataset: str, root: Path, args: argparse.Namespace) -> Path |
     """
     if not args.align:
         return None
+    folder = root.with_name(f"{root.name}_112")
+    return checked_copy(dataset, folder, align_dataset(root, folder, detector_of(args)))
+
+
+def enlargement(text: str) -> float:
+    """A box enlargement factor from the command line: a number of at least 1."""
     try:
-        detector = MTCNN(load_nets(args.weights), min_face_size=args.min_face_size)
-    except DetectorUnavailable as error:
-        raise SystemExit(f"error: {error}") from None
-    aligned = root.with_name(f"{root.name}_112")
-    report = align_dataset(root, aligned, detector)
-    LOADER_CHECKS[dataset](aligned)
-    print(f"aligned copy ready in {aligned}\n{report.summary()}")
-    return aligned
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a factor of at least 1 (the box enlarged), e.g. 1.3")
+    return value
+
+
+def add_crop_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--crop-scale`` option (with the detector options of :func:`add_align_arguments`)."""
+    parser.add_argument("--crop-scale", type=enlargement, help="also write <folder>_mtcnn<100 x SCALE>: each image's MTCNN box "
+                        "enlarged SCALE times about its centre, at native resolution (Grm et al. 2023: 1.3)")
+
+
+def crop_prepared(dataset: str, root: Path, args: argparse.Namespace) -> Path | None:
+    """With ``args.crop_scale``, write ``<root>_mtcnn<100 x scale>`` (:func:`crop_dataset`) and check it
+    with ``dataset``'s loader; returns that folder (None without ``--crop-scale``)."""
+    if args.crop_scale is None:
+        return None
+    folder = root.with_name(f"{root.name}_mtcnn{round(100 * args.crop_scale)}")
+    return checked_copy(dataset, folder, crop_dataset(root, folder, detector_of(args), args.crop_scale))
+
+
+def checked_copy(dataset: str, folder: Path, report: AlignmentReport) -> Path:
+    """``folder``, written with ``report``, after ``dataset``'s loader has read it; prints the report."""
+    LOADER_CHECKS[dataset](folder)
+    print(f"{report.template} copy ready in {folder}\n{report.summary()}")
+    return folder
