@@ -318,6 +318,11 @@ def ours_text(record: Mapping[str, Any]) -> str:
     return f"{text} ({parts})" if parts else text
 
 
+def _table_row(cells: Sequence[str]) -> str:
+    """One markdown table row (``|`` inside a cell escaped)."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
 _BOX_HEADER = ("claim", "paper", "comparison (metric)", "paper's number", "this run (95 %)", "verdict")
 
 
@@ -337,7 +342,7 @@ class ClaimsBox:
 
     def _repr_markdown_(self) -> str:
         lines = [f"**{self.caption}**", "", "| " + " | ".join(_BOX_HEADER) + " |", "|" + "---|" * len(_BOX_HEADER)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _box_rows(self.records)]
+        lines += [_table_row(row) for row in _box_rows(self.records)]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -394,20 +399,21 @@ def claims_box(results: Sequence[ClaimResult]) -> ClaimsBox:
 
 
 def scorecard_markdown(chapters: Sequence[ChapterClaims]) -> str:
-    """The scorecard of all chapters: one row per claim (chapter, verdict, claim, paper's number, ours
-    with its interval, mode and data), with a count of verdicts, in a full-width block (the absolute
-    values behind each difference are in the chapter's own claims box)."""
+    """The scorecard of all chapters: the count of verdicts, a summary row per chapter (mode, data and its
+    counts), then one section per chapter with a row per claim (verdict, claim, comparison, paper's number,
+    ours with its interval); the absolute values behind each difference are in the chapter's claims box."""
     if not chapters:
         return "_No chapter has recorded claims yet: run `lrfr book` to decide them._"
-    rows = [(c.chapter, f"**{r['verdict']}**", f"{r['claim']} ({r.get('paper', '')} {r['source']})".replace("( ", "("),
-             f"{r['comparison']} ({r['metric']})", paper_text(r),
-             _interval(r["estimate"], signed=r.get("null", 0) == 0), f"{c.mode}, {c.data}")
-            for c in chapters for r in c.claims]
-    counts = {v: sum(row[1] == f"**{v}**" for row in rows) for v in VERDICTS}
-    lines = ["| chapter | verdict | claim | comparison (metric) | paper's number | this run (95 %) | mode, data |",
-             "|---|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
-    written = "; ".join(f"{c.chapter}: {c.written}" for c in chapters)
-    return "\n".join([f"{len(rows)} claims: {summary}.", "", ":::{div} full-width", *lines, ":::", "",
-                      f"_Decided at (UTC): {written}._"])
+    counts = {c.chapter: {v: sum(r["verdict"] == v for r in c.claims) for v in VERDICTS} for c in chapters}
+    total = {v: sum(n[v] for n in counts.values()) for v in VERDICTS}
+    lines = [f"{sum(total.values())} claims: " + ", ".join(f"{n} {v}" for v, n in total.items()) + ".", "",
+             "| chapter | mode, data | " + " | ".join(VERDICTS) + " |", "|---|---|" + "---|" * len(VERDICTS)]
+    lines += [_table_row((c.chapter, f"{c.mode}, {c.data}", *(str(counts[c.chapter][v]) for v in VERDICTS)))
+              for c in chapters]
+    for c in chapters:
+        lines += ["", f"## {c.chapter}", "", f"_{c.mode}, {c.data}; decided at {c.written} (UTC)._", "",
+                  "| verdict | claim | comparison (metric) | paper's number | this run (95 %) |", "|---|---|---|---|---|"]
+        lines += [_table_row((f"**{r['verdict']}**", f"{r['claim']} ({r.get('paper', '')} {r['source']})".replace("( ", "("),
+                              f"{r['comparison']} ({r['metric']})", paper_text(r),
+                              _interval(r["estimate"], signed=r.get("null", 0) == 0))) for r in c.claims]
+    return "\n".join(lines)

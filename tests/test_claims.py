@@ -109,6 +109,10 @@ def test_box_and_scorecard_show_the_papers_number_ours_with_its_interval_and_the
     card = claims.scorecard_markdown(claims.find_claims(tmp_path))
     assert "| 02_recognizability |" in card and "**reproduced**" in card and "quick, SynthFace" in card
     assert card.startswith("1 claims: 1 reproduced, 0 contradicted, 0 inconclusive.")
+    assert "| 02_recognizability | quick, SynthFace | 1 | 0 | 0 |" in card  # the chapter's counts
+    section = card.split("## 02_recognizability", 1)[1]  # then a section per chapter, a row per claim
+    assert "| **reproduced** | Ours (all loss terms) beats the ArcFace baseline" in section
+    assert "71.92 − 70.33 = +1.58 | +1.20 [+0.40, +2.00] |" in section
     assert "No chapter has recorded claims" in claims.scorecard_markdown([])
 
 
