@@ -40,7 +40,7 @@ import csv
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -323,6 +323,11 @@ def _table_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
+def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A markdown table's lines: the header, its rule and one line per row."""
+    return [_table_row(header), "|" + "---|" * len(header), *map(_table_row, rows)]
+
+
 _BOX_HEADER = ("claim", "paper", "comparison (metric)", "paper's number", "this run (95 %)", "verdict")
 
 
@@ -341,9 +346,7 @@ class ClaimsBox:
         self.records, self.caption = list(records), caption
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**{self.caption}**", "", "| " + " | ".join(_BOX_HEADER) + " |", "|" + "---|" * len(_BOX_HEADER)]
-        lines += [_table_row(row) for row in _box_rows(self.records)]
-        return "\n".join(lines)
+        return "\n".join([f"**{self.caption}**", "", *_markdown_table(_BOX_HEADER, _box_rows(self.records))])
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(name)}</th>" for name in _BOX_HEADER)
@@ -398,6 +401,15 @@ def claims_box(results: Sequence[ClaimResult]) -> ClaimsBox:
 # ----------------------------------------------------------------------------------- scorecard
 
 
+_SCORECARD_HEADER = ("verdict", "claim", "comparison (metric)", "paper's number", "this run (95 %)")
+
+
+def _scorecard_row(record: Mapping[str, Any]) -> tuple[str, ...]:
+    return (f"**{record['verdict']}**", f"{record['claim']} ({record.get('paper', '')} {record['source']})".replace("( ", "("),
+            f"{record['comparison']} ({record['metric']})", paper_text(record),
+            _interval(record["estimate"], signed=record.get("null", 0) == 0))
+
+
 def scorecard_markdown(chapters: Sequence[ChapterClaims]) -> str:
     """The scorecard of all chapters: the count of verdicts, a summary row per chapter (mode, data and its
     counts), then one section per chapter with a row per claim (verdict, claim, comparison, paper's number,
@@ -407,13 +419,9 @@ def scorecard_markdown(chapters: Sequence[ChapterClaims]) -> str:
     counts = {c.chapter: {v: sum(r["verdict"] == v for r in c.claims) for v in VERDICTS} for c in chapters}
     total = {v: sum(n[v] for n in counts.values()) for v in VERDICTS}
     lines = [f"{sum(total.values())} claims: " + ", ".join(f"{n} {v}" for v, n in total.items()) + ".", "",
-             "| chapter | mode, data | " + " | ".join(VERDICTS) + " |", "|---|---|" + "---|" * len(VERDICTS)]
-    lines += [_table_row((c.chapter, f"{c.mode}, {c.data}", *(str(counts[c.chapter][v]) for v in VERDICTS)))
-              for c in chapters]
+             *_markdown_table(("chapter", "mode, data", *VERDICTS),
+                              ((c.chapter, f"{c.mode}, {c.data}", *map(str, counts[c.chapter].values())) for c in chapters))]
     for c in chapters:
         lines += ["", f"## {c.chapter}", "", f"_{c.mode}, {c.data}; decided at {c.written} (UTC)._", "",
-                  "| verdict | claim | comparison (metric) | paper's number | this run (95 %) |", "|---|---|---|---|---|"]
-        lines += [_table_row((f"**{r['verdict']}**", f"{r['claim']} ({r.get('paper', '')} {r['source']})".replace("( ", "("),
-                              f"{r['comparison']} ({r['metric']})", paper_text(r),
-                              _interval(r["estimate"], signed=r.get("null", 0) == 0))) for r in c.claims]
+                  *_markdown_table(_SCORECARD_HEADER, map(_scorecard_row, c.claims))]
     return "\n".join(lines)
