@@ -1,4 +1,5 @@
-"""Notebook hygiene for every chapter in _toc.yml: no outputs, python3 kernel, documented parameters.
+"""Notebook hygiene for every chapter in _toc.yml: no outputs, no Output widgets, python3 kernel,
+documented parameters.
 
 The parameters cell is read with papermill's own inference (``papermill.inspect_notebook``, what
 ``papermill --help-notebook`` prints), so a parameter it cannot document fails here.
@@ -7,6 +8,7 @@ The parameters cell is read with papermill's own inference (``papermill.inspect_
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -58,6 +60,13 @@ def _params_file_problems(notebook: Path, names: list[str]) -> list[str]:
     return problems
 
 
+# ipywidgets' Output widget (behind interact / interactive too): nbclient mimics it by writing comm messages to
+# the kernel while it waits for the cell's reply, and a few per cent of such cells then stall until the
+# execution timeout, which `lrfr book` does not set (measured: 6 of 178 interact cells waited the whole 20 s
+# of a papermill --execution-timeout; 0 of 300 cells of a slider wired to a Label with observe).
+OUTPUT_WIDGET = re.compile(r"\b(?:interact|interact_manual|interactive|Output)\s*\(")
+
+
 def notebook_problems(notebook: Path) -> list[str]:
     """Everything wrong with a chapter notebook as committed (an empty list when it is clean)."""
     nb = nbformat.read(notebook, as_version=4)
@@ -65,6 +74,11 @@ def notebook_problems(notebook: Path) -> list[str]:
         f"cell {index} has outputs or an execution count: clear them before committing"
         for index, cell in enumerate(nb.cells)
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ] + [
+        f"cell {index} uses an ipywidgets Output widget (interact, interactive or Output), which can stall "
+        "headless execution: update a Label or HTML widget from the control's observe instead"
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and OUTPUT_WIDGET.search(cell.source)
     ]
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     if kernel != "python3":  # papermill cannot read the parameters without the kernel's language
@@ -131,6 +145,18 @@ def test_a_copy_of_each_real_chapter_with_an_output_added_is_caught(tmp_path):
         copy = edit(tmp_path / "book" / notebook.name, lambda nb: nb.cells.append(
             nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1\n")])))
         assert any("has outputs" in problem for problem in notebook_problems(copy)), notebook.name
+
+
+@pytest.mark.parametrize("source", [
+    "widgets.interact(lambda a: print(a), a=widgets.FloatSlider())",
+    "interactive (f, a=1)",
+    "out = widgets.Output()",
+])
+def test_output_widgets_are_caught_and_a_label_set_by_observe_is_not(tmp_path, source):
+    notebook = edit(write_chapter(tmp_path), lambda nb: nb.cells.append(nbformat.v4.new_code_cell(source)))
+    assert [p.split(" (")[0] for p in notebook_problems(notebook)] == ["cell 3 uses an ipywidgets Output widget"]
+    edit(notebook, lambda nb: nb.cells[3].update(source="slider.observe(lambda c: setattr(label, 'value', c.new))"))
+    assert notebook_problems(notebook) == []
 
 
 def test_kernel_and_parameters_cell_count_are_checked(tmp_path):
